@@ -1,0 +1,58 @@
+"""openEO errors as data.
+
+Every failure a user can cause is an ``OpenEOError`` carrying the openEO API's error code and the
+HTTP status it maps to; the api room turns it into the ``{"id", "code", "message", "links"}``
+object. Rooms below the api raise these and never think about HTTP beyond the status number.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+
+class OpenEOError(Exception):
+    code: str = "Internal"
+    status: int = 500
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None, node_id: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+        self.node_id = node_id
+        self.id = uuid.uuid4().hex
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "code": self.code, "message": self.message, "links": []}
+
+
+def _error(name: str, status: int) -> type[OpenEOError]:
+    return type(name, (OpenEOError,), {"code": name, "status": status})
+
+
+# The codes are the openEO API's (errors.json); the names match so a reader can grep both ways.
+BadRequest = _error("BadRequest", 400)
+ProcessGraphMissing = _error("ProcessGraphMissing", 400)
+ProcessGraphInvalid = _error("ProcessGraphInvalid", 400)
+ProcessUnsupported = _error("ProcessUnsupported", 400)
+ProcessParameterRequired = _error("ProcessParameterRequired", 400)
+ProcessParameterInvalid = _error("ProcessParameterInvalid", 400)
+ProcessParameterUnsupported = _error("ProcessParameterUnsupported", 400)
+CollectionNotFound = _error("CollectionNotFound", 404)
+BandFilterNotFound = _error("BandFilterNotFound", 400)
+FormatUnsupported = _error("FormatUnsupported", 400)
+NoDataAvailable = _error("NoDataAvailable", 400)
+# Synchronous processing has a size limit; the message tells the user to use a batch job.
+PayloadTooLarge = _error("PayloadTooLarge", 413)
+NotFound = _error("NotFound", 404)
+
+
+class ProcessError(OpenEOError):
+    """An exception a process's spec declares (e.g. ``DimensionNotAvailable``), raised at run time."""
+
+    status = 400
+
+    def __init__(self, code: str, message: str, **kw):
+        super().__init__(message, code=code, **kw)

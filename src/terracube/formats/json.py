@@ -1,0 +1,40 @@
+"""JSON output for scalars, arrays and small cubes; nodata and NaN become null."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, xr.DataArray):
+        value = value.compute()
+        return {
+            "dims": list(value.dims),
+            "coords": {dim: to_jsonable(value[dim].values) for dim in value.dims if dim in value.coords},
+            "data": to_jsonable(value.values),
+        }
+    if isinstance(value, np.ndarray):
+        if np.issubdtype(value.dtype, np.datetime64):
+            return [str(np.datetime_as_string(v, unit="s")) + "Z" for v in value.ravel()]
+        return [to_jsonable(v) for v in value.tolist()] if value.ndim else to_jsonable(value.item())
+    if isinstance(value, np.generic):
+        return to_jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+def write_json(data: Any, directory: Path, options: dict) -> list[Path]:
+    path = directory / f"{options.get('filename_prefix', 'openEO')}.json"
+    path.write_text(json.dumps(to_jsonable(data)), encoding="utf-8")
+    return [path]

@@ -1,0 +1,126 @@
+"""Evaluate a process graph lazily: every node once, callbacks as Python callables.
+
+Processes build dask graphs, so evaluating a process graph computes nothing: the pixels are read
+when the caller writes what ``save_result`` collected (or turns the result value into JSON).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from terracube.errors import OpenEOError, ProcessGraphInvalid, ProcessParameterRequired, ProcessUnsupported
+from terracube.graph.model import ProcessGraph, parse_process_graph
+from terracube.processes.env import ProcessEnv
+from terracube.processes.registry import ProcessRegistry, default_registry
+
+# A user-defined process lookup: (process_id, namespace) -> its stored process document, or None.
+UdpLookup = Callable[[str, str | None], dict | None]
+
+
+class Callback:
+    """A child process graph (``reducer``, ``process``, ...) that a process calls like a function.
+
+    ``callback(data=..., context=...)`` evaluates the child graph with those parameters on top of
+    the parameters visible where the callback was written.
+    """
+
+    def __init__(self, graph: ProcessGraph, evaluator: "Evaluator", scope: dict[str, Any]):
+        self.graph = graph
+        self._evaluator = evaluator
+        self._scope = scope
+
+    def __call__(self, **parameters: Any) -> Any:
+        return self._evaluator.run(self.graph, {**self._scope, **parameters})
+
+    @property
+    def single_process_id(self) -> str | None:
+        """The process id when the callback is one node, e.g. ``mean`` in ``reducer=mean``.
+
+        Cube processes use it for fast paths (xarray's own reductions) without changing the result.
+        """
+        if len(self.graph.nodes) == 1:
+            return self.graph.result_node.process_id
+        return None
+
+
+class Evaluator:
+    def __init__(self, registry: ProcessRegistry | None = None, env: ProcessEnv | None = None, udps: UdpLookup | None = None):
+        self.registry = registry or default_registry()
+        self.env = env or ProcessEnv()
+        self.udps = udps
+
+    def run(self, graph: ProcessGraph, parameters: dict[str, Any]) -> Any:
+        results: dict[str, Any] = {}
+
+        def value_of(node_id: str) -> Any:
+            if node_id not in results:
+                node = graph.nodes[node_id]
+                arguments = {name: resolve(value, node_id) for name, value in node.arguments.items()}
+                results[node_id] = self.call(node.id, node.process_id, node.namespace, arguments)
+            return results[node_id]
+
+        def resolve(value: Any, node_id: str) -> Any:
+            if isinstance(value, dict):
+                if len(value) == 1 and "from_node" in value:
+                    return value_of(value["from_node"])
+                if len(value) == 1 and ("from_parameter" in value or "from_argument" in value):
+                    # from_argument is the pre-1.0 spelling; old graphs and test cases still use it.
+                    return self.parameter(graph, parameters, value.get("from_parameter", value.get("from_argument")), node_id)
+                if len(value) == 1 and "process_graph" in value:
+                    return Callback(parse_process_graph({"process_graph": value["process_graph"]}), self, parameters)
+                return {k: resolve(v, node_id) for k, v in value.items()}
+            if isinstance(value, list):
+                return [resolve(v, node_id) for v in value]
+            return value
+
+        return value_of(graph.result_id)
+
+    @staticmethod
+    def parameter(graph: ProcessGraph, parameters: dict[str, Any], name: str, node_id: str) -> Any:
+        if name in parameters:
+            return parameters[name]
+        for declared in graph.parameters:
+            if declared.get("name") == name and "default" in declared:
+                return declared["default"]
+        raise ProcessParameterRequired(
+            f"Node '{node_id}' uses parameter '{name}', but no value was given for it.", node_id=node_id
+        )
+
+    def call(self, node_id: str, process_id: str, namespace: str | None, arguments: dict[str, Any]) -> Any:
+        definition = self.registry.get(process_id) if namespace in (None, "backend", "core") else None
+        if definition is None:
+            document = self.udps(process_id, namespace) if self.udps else None
+            if document is None:
+                raise ProcessUnsupported(
+                    f"Node '{node_id}': process '{process_id}'"
+                    + (f" in namespace '{namespace}'" if namespace else "")
+                    + " is not supported by this backend. GET /processes lists the supported ones.",
+                    node_id=node_id,
+                )
+            return self.run(parse_process_graph(document), arguments)
+        if definition.wants_env:
+            arguments = {**arguments, "env": self.env.for_node(node_id)}
+        try:
+            return definition.function(**arguments)
+        except OpenEOError as error:
+            if error.node_id is None:
+                error.node_id = node_id
+                error.message = f"Node '{node_id}' ({process_id}): {error.message}"
+                error.args = (error.message,)
+            raise
+        except TypeError as error:
+            # A call the spec's parameters allow but the function's signature does not: name it.
+            if "argument" in str(error) and definition.function.__name__ in str(error):
+                raise ProcessGraphInvalid(f"Node '{node_id}' ({process_id}): {error}", node_id=node_id) from error
+            raise
+
+
+def evaluate_process_graph(
+    graph: ProcessGraph,
+    env: ProcessEnv | None = None,
+    registry: ProcessRegistry | None = None,
+    parameters: dict[str, Any] | None = None,
+    udps: UdpLookup | None = None,
+) -> Any:
+    """The value of the graph's result node; what ``save_result`` collected is in ``env.saved_results``."""
+    return Evaluator(registry, env, udps).run(graph, parameters or {})

@@ -1,0 +1,210 @@
+"""Validate a process graph before anything runs.
+
+Checks what is cheap and certain: known processes, required and unknown arguments, the JSON type of
+literal arguments against the spec's schema, references to callback parameters, and the
+process-specific checks a process offers (``load_collection`` knows its collections and bands).
+Every error names the node, the process and the argument.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from terracube.errors import (
+    OpenEOError,
+    ProcessParameterInvalid,
+    ProcessParameterRequired,
+    ProcessParameterUnsupported,
+    ProcessUnsupported,
+)
+from terracube.graph.model import ProcessGraph, parse_process_graph
+from terracube.processes.env import ProcessEnv
+from terracube.processes.registry import ProcessRegistry, default_registry
+
+UdpLookup = Callable[[str, str | None], dict | None]
+
+_JSON_TYPES = {
+    type(None): "null",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+}
+
+
+def _is_reference(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and bool(
+        {"from_node", "from_parameter", "from_argument", "process_graph"} & set(value)
+    )
+
+
+def contains_reference(value: Any) -> bool:
+    if _is_reference(value):
+        return True
+    if isinstance(value, dict):
+        return any(contains_reference(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_reference(v) for v in value)
+    return False
+
+
+def _schemas(schema: Any) -> list[dict]:
+    if isinstance(schema, list):
+        return [s for item in schema for s in _schemas(item)]
+    if isinstance(schema, dict):
+        if "anyOf" in schema or "oneOf" in schema:
+            return _schemas(schema.get("anyOf", []) + schema.get("oneOf", []))
+        return [schema]
+    return []
+
+
+def literal_matches_schema(value: Any, schema: Any) -> bool:
+    """Whether a literal JSON value has one of the types the schema allows (types only, on purpose)."""
+    alternatives = _schemas(schema)
+    if not alternatives:
+        return True
+    actual = _JSON_TYPES.get(type(value), "object")
+    for alternative in alternatives:
+        allowed = alternative.get("type")
+        if allowed is None:
+            return True
+        allowed = allowed if isinstance(allowed, list) else [allowed]
+        if actual in allowed or (actual == "integer" and "number" in allowed):
+            return True
+        if actual == "number" and "integer" in allowed and float(value).is_integer():
+            return True
+    return False
+
+
+def _callback_parameter_names(schema: Any) -> set[str] | None:
+    names: set[str] = set()
+    found = False
+    for alternative in _schemas(schema):
+        if alternative.get("subtype") == "process-graph":
+            found = True
+            names |= {p["name"] for p in alternative.get("parameters", [])}
+    return names if found else None
+
+
+class _Validator:
+    def __init__(self, registry: ProcessRegistry, env: ProcessEnv, udps: UdpLookup | None):
+        self.registry = registry
+        self.env = env
+        self.udps = udps
+        self.errors: list[OpenEOError] = []
+
+    def graph(self, graph: ProcessGraph, scope: set[str] | None) -> None:
+        """``scope`` is the set of parameter names visible here, or None when any name may come at run time."""
+        for node in graph.nodes.values():
+            self.node(graph, node, scope)
+
+    def node(self, graph: ProcessGraph, node, scope: set[str] | None) -> None:
+        where = f"Node '{node.id}' ({node.process_id})"
+        definition = self.registry.get(node.process_id) if node.namespace in (None, "backend", "core") else None
+        if definition is None:
+            if self.udps and self.udps(node.process_id, node.namespace) is not None:
+                return
+            self.errors.append(
+                ProcessUnsupported(f"{where}: process '{node.process_id}' is not supported by this backend.", node_id=node.id)
+            )
+            return
+        for name in definition.required_parameters:
+            if name not in node.arguments:
+                self.errors.append(
+                    ProcessParameterRequired(f"{where}: the required argument '{name}' is missing.", node_id=node.id)
+                )
+        for name, value in node.arguments.items():
+            spec = definition.parameters.get(name)
+            if spec is None:
+                known = ", ".join(definition.parameters) or "none"
+                self.errors.append(
+                    ProcessParameterUnsupported(
+                        f"{where}: unknown argument '{name}'. Its arguments are: {known}.", node_id=node.id
+                    )
+                )
+                continue
+            self.argument(graph, node, where, name, value, spec, scope)
+        check = getattr(definition.function, "check_arguments", None)
+        if check is not None and self.env.catalog is not None:
+            literal = {k: v for k, v in node.arguments.items() if not contains_reference(v)}
+            try:
+                check(literal, self.env.for_node(node.id))
+            except OpenEOError as error:
+                error.message = f"{where}: {error.message}"
+                error.args = (error.message,)
+                error.node_id = node.id
+                self.errors.append(error)
+
+    def argument(self, graph, node, where: str, name: str, value: Any, spec: dict, scope: set[str] | None) -> None:
+        schema = spec.get("schema", {})
+        if isinstance(value, dict) and len(value) == 1 and "process_graph" in value:
+            child_scope = _callback_parameter_names(schema)
+            try:
+                child = parse_process_graph({"process_graph": value["process_graph"]})
+            except OpenEOError as error:
+                error.message = f"{where}, argument '{name}': {error.message}"
+                self.errors.append(error)
+                return
+            if child_scope is None:
+                self.errors.append(
+                    ProcessParameterInvalid(f"{where}: argument '{name}' does not accept a child process graph.", node_id=node.id)
+                )
+                return
+            self.graph(child, None if scope is None else child_scope | scope)
+            return
+        self.references(where, name, value, scope, node.id)
+        if not contains_reference(value) and not literal_matches_schema(value, schema):
+            expected = " or ".join(sorted({str(s.get("type")) for s in _schemas(schema) if s.get("type")}))
+            self.errors.append(
+                ProcessParameterInvalid(
+                    f"{where}: argument '{name}' must be of type {expected}, got {_JSON_TYPES.get(type(value), 'object')}.",
+                    node_id=node.id,
+                )
+            )
+
+    def references(self, where: str, name: str, value: Any, scope: set[str] | None, node_id: str) -> None:
+        if isinstance(value, dict) and len(value) == 1 and ("from_parameter" in value or "from_argument" in value):
+            parameter = value.get("from_parameter", value.get("from_argument"))
+            if scope is not None and parameter not in scope:
+                self.errors.append(
+                    ProcessParameterInvalid(
+                        f"{where}: argument '{name}' refers to parameter '{parameter}', which is not defined here"
+                        + (f" (available: {', '.join(sorted(scope))})." if scope else "."),
+                        node_id=node_id,
+                    )
+                )
+        elif isinstance(value, dict):
+            for v in value.values():
+                self.references(where, name, v, scope, node_id)
+        elif isinstance(value, list):
+            for v in value:
+                self.references(where, name, v, scope, node_id)
+
+
+def collect_errors(
+    document: Any,
+    registry: ProcessRegistry | None = None,
+    env: ProcessEnv | None = None,
+    udps: UdpLookup | None = None,
+    parameters: dict[str, Any] | None = None,
+) -> list[OpenEOError]:
+    """All errors found in a process (document or parsed graph); empty when it is valid."""
+    try:
+        graph = document if isinstance(document, ProcessGraph) else parse_process_graph(document)
+    except OpenEOError as error:
+        return [error]
+    validator = _Validator(registry or default_registry(), env or ProcessEnv(), udps)
+    # Parameters declared by a user-defined process are in scope, as are values passed at run time.
+    scope = {p.get("name") for p in graph.parameters} | set(parameters or {})
+    validator.graph(graph, scope)
+    return validator.errors
+
+
+def validate_process_graph(document: Any, **kwargs: Any) -> ProcessGraph:
+    """Parse and validate; raise the first error, else return the parsed graph."""
+    errors = collect_errors(document, **kwargs)
+    if errors:
+        raise errors[0]
+    return document if isinstance(document, ProcessGraph) else parse_process_graph(document)

@@ -1,0 +1,38 @@
+"""What a process may know about the world it runs in.
+
+A process never sees HTTP, users or jobs; the few that need more than their arguments
+(``load_collection`` needs the catalog, ``save_result`` hands its cube to whoever writes it) declare
+a keyword parameter named ``env`` and get a ``ProcessEnv``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class SavedResult:
+    """What ``save_result`` asked for: the caller (sync /result, a batch job, the CLI) writes it."""
+
+    data: Any
+    format: str
+    options: dict
+    node_id: str | None = None
+
+
+@dataclass
+class ProcessEnv:
+    catalog: Any = None  # terracube.data.catalog.Catalog
+    settings: Any = None  # terracube.settings.Settings
+    node_id: str | None = None
+    # Synchronous requests cap how many pixels one load may read; batch jobs leave it None.
+    max_pixels: int | None = None
+    saved_results: list[SavedResult] = field(default_factory=list)
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("terracube.process"))
+
+    def for_node(self, node_id: str) -> "ProcessEnv":
+        """The same environment seen from one node, so errors and logs can name it."""
+        return dataclasses.replace(self, node_id=node_id)

@@ -1,0 +1,22 @@
+"""save_result: hand a cube and a format to whoever writes files (sync /result, a job, the CLI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from terracube.formats import output_format
+from terracube.processes.env import ProcessEnv, SavedResult
+
+
+def check_arguments(arguments: dict[str, Any], env: ProcessEnv) -> None:
+    if isinstance(arguments.get("format"), str):
+        output_format(arguments["format"])
+
+
+def save_result(data: Any, format: str, options: dict | None = None, *, env: ProcessEnv) -> bool:
+    spec = output_format(format)
+    env.saved_results.append(SavedResult(data, spec.name, dict(options or {}), env.node_id))
+    return True
+
+
+save_result.check_arguments = check_arguments  # type: ignore[attr-defined]

@@ -1,0 +1,48 @@
+"""Fixtures shared by every test package.
+
+The simulated archive is built once per test session into a temporary data directory (set
+``TERRACUBE_TEST_DATA_DIR`` to keep one between local runs); every test that needs data uses it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from terracube.settings import Settings
+
+TUTORIAL_AOI = {
+    "west": 7.055496548917159,
+    "south": 50.52018836230043,
+    "east": 7.117575039388905,
+    "north": 50.546364682516895,
+}
+BEFORE = ["2021-06-12", "2021-06-14"]
+AFTER = ["2021-07-20", "2021-07-22"]
+# The grid CDSE answers the tutorial's "after" request on.
+TUTORIAL_BOUNDS = (362150.0, 5598160.0, 366640.0, 5601190.0)
+TUTORIAL_SHAPE = (303, 449)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    from terracube.data.sample import ensure_sample_archive
+
+    kept = os.environ.get("TERRACUBE_TEST_DATA_DIR")
+    directory = Path(kept) if kept else tmp_path_factory.mktemp("terracube-data")
+    ensure_sample_archive(directory / "sample")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def settings(data_dir) -> Settings:
+    return Settings(data_dir=data_dir)
+
+
+@pytest.fixture(scope="session")
+def catalog(settings):
+    from terracube.data.catalog import Catalog
+
+    return Catalog(settings)

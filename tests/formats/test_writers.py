@@ -1,0 +1,62 @@
+"""Writers read back with the libraries users open results with."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import rasterio
+import xarray as xr
+from odc.geo.geobox import GeoBox
+from odc.geo.xr import xr_zeros
+
+from terracube.formats import file_formats, output_format, write_result
+from terracube.errors import FormatUnsupported
+
+import pytest
+
+
+def small_cube(with_t=True):
+    geobox = GeoBox.from_bbox((362150, 5598160, 362250, 5598220), "EPSG:32632", resolution=10)
+    plane = xr_zeros(geobox, dtype="float32")
+    layers = []
+    for t in range(2 if with_t else 1):
+        bands = [plane + (t * 10 + b) for b in range(2)]
+        layers.append(xr.concat(bands, dim="bands").assign_coords(bands=["B04", "B08"]))
+    cube = xr.concat(layers, dim="t").assign_coords(t=pd.to_datetime(["2021-06-13", "2021-07-21"][: len(layers)]))
+    cube[0, 0, 0, 0] = np.nan
+    return cube if with_t else cube.isel(t=0, drop=True)
+
+
+def test_gtiff_is_a_cog_with_grid_nodata_and_band_names(tmp_path):
+    [path] = write_result(small_cube(), "GTiff", {}, tmp_path)
+    assert path.name == "openEO.tif"
+    with rasterio.open(path) as src:
+        assert src.crs.to_epsg() == 32632
+        assert src.count == 4 and (src.height, src.width) == (6, 10)
+        assert tuple(src.bounds) == (362150, 5598160, 362250, 5598220)
+        assert src.dtypes[0] == "float32" and np.isnan(src.nodata)
+        assert src.descriptions == ("2021-06-13_B04", "2021-06-13_B08", "2021-07-21_B04", "2021-07-21_B08")
+        data = src.read()
+        assert np.isnan(data[0, 0, 0]) and data[3, 1, 1] == 11
+        assert src.profile["tiled"]
+
+
+def test_netcdf_has_bands_as_variables_and_a_crs(tmp_path):
+    [path] = write_result(small_cube(), "netcdf", {}, tmp_path)
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        assert set(ds.data_vars) == {"B04", "B08"}
+        assert ds["B08"].dims == ("t", "y", "x")
+        assert "32632" in ds["spatial_ref"].attrs["crs_wkt"] or "UTM zone 32N" in ds["spatial_ref"].attrs["crs_wkt"]
+
+
+def test_json_turns_nan_into_null(tmp_path):
+    [path] = write_result([1.5, float("nan"), None], "JSON", {}, tmp_path)
+    assert json.loads(path.read_text()) == [1.5, None, None]
+
+
+def test_unknown_format_names_the_supported_ones():
+    with pytest.raises(FormatUnsupported, match="GTiff"):
+        output_format("XYZ")
+    assert output_format("gtiff").name == "GTiff" and output_format("GeoTIFF").name == "GTiff"
+    formats = file_formats()
+    assert {"GTiff", "netCDF", "JSON"} <= set(formats["output"]) and "GTiff" in formats["input"]
