@@ -79,17 +79,23 @@ class CollectionSource:
         return found
 
 
-class Catalog:
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self._sources: dict[str, CollectionSource] = {}
-        from terracube.data.sample import SAMPLE_COLLECTION_ID, ensure_sample_archive
+def sample_source(settings: Settings) -> CollectionSource:
+    """The embedded simulated archive, built into the data directory on first use."""
+    from terracube.data.sample import SAMPLE_COLLECTION_ID, ensure_sample_archive
 
-        self._sources[SAMPLE_COLLECTION_ID] = CollectionSource(
-            id=SAMPLE_COLLECTION_ID,
-            locate=lambda: str(ensure_sample_archive(settings.sample_dir)),
-            stac_collection_id=SAMPLE_COLLECTION_ID,
-        )
+    return CollectionSource(
+        id=SAMPLE_COLLECTION_ID,
+        locate=lambda: str(ensure_sample_archive(settings.sample_dir)),
+        stac_collection_id=SAMPLE_COLLECTION_ID,
+    )
+
+
+class Catalog:
+    def __init__(self, settings: Settings, sources: list[CollectionSource] | None = None):
+        self.settings = settings
+        if sources is None:
+            sources = [sample_source(settings)]
+        self._sources = {source.id: source for source in sources}
 
     def ids(self) -> list[str]:
         return sorted(self._sources)

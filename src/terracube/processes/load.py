@@ -96,7 +96,12 @@ def load_collection(
         )
     env.logger.info("load_collection %s: %d scenes, %d bands, %s pixels", id, len(items), len(bands), geobox.shape)
     chunk = env.settings.chunk_size if env.settings is not None else 1024
-    return load_items(items, bands, geobox, chunk)
+    cube = load_items(items, bands, geobox, chunk)
+    # ndvi's defaults ("nir", "red") and filter_bands by common name resolve through this map.
+    cube.attrs["common_names"] = {
+        meta["common_name"]: meta["name"] for meta in source.band_metadata if meta.get("common_name") and meta["name"] in bands
+    }
+    return cube
 
 
 load_collection.check_arguments = check_arguments  # type: ignore[attr-defined]
