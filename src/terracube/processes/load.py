@@ -8,7 +8,10 @@ from typing import Any
 import pandas as pd
 
 from terracube.data.grid import bounds_in, geobox_for_extent
-from terracube.data.load import load_items
+from odc.stac import configure_rio
+
+from terracube.data.load import gdal_environment, load_items
+from terracube.data.signing import url_signer
 from terracube.errors import BandFilterNotFound, NoDataAvailable, PayloadTooLarge, ProcessParameterInvalid
 from terracube.processes.env import ProcessEnv
 
@@ -74,8 +77,9 @@ def load_collection(
             raise ProcessParameterInvalid(f"temporal_extent: the start {temporal_extent[0]} is not before the end {temporal_extent[1]}.")
     extent = spatial_extent or _collection_extent(source)
     bbox = bounds_in(extent, "EPSG:4326")
-    items = source.search(bbox, start, end)
+    items = source.search(bbox, start, end, stac_query(properties) if properties else None)
     if properties:
+        # The STAC query narrows the search where it can; the callbacks decide, item by item.
         items = [item for item in items if _matches(item, properties)]
     if not items:
         raise NoDataAvailable(
@@ -86,7 +90,7 @@ def load_collection(
 
     # Bands at 20 and 60 m are resampled onto the finest requested band's grid.
     resolution = min(source.band_resolution(band) for band in bands)
-    geobox = geobox_for_extent(extent, source.native_crs, resolution)
+    geobox = geobox_for_extent(extent, source.native_crs or utm_crs(bbox), resolution)
     pixels = len(bands) * len(items) * geobox.shape[0] * geobox.shape[1]
     if env.max_pixels is not None and pixels > env.max_pixels:
         raise PayloadTooLarge(
@@ -96,7 +100,18 @@ def load_collection(
         )
     env.logger.info("load_collection %s: %d scenes, %d bands, %s pixels", id, len(items), len(bands), geobox.shape)
     chunk = env.settings.chunk_size if env.settings is not None else 1024
-    cube = load_items(items, bands, geobox, chunk)
+    config = source.config
+    if config is not None and (config.gdal_options or config.credentials):
+        configure_rio(cloud_defaults=True, **gdal_environment(config.gdal_options, config.credentials))
+    harmonize = {band for band in bands if source.is_reflectance(band)} if config and config.harmonize_baseline else set()
+    cube = load_items(
+        items,
+        {band: source.asset_key(band) for band in bands},
+        geobox,
+        chunk,
+        harmonize=harmonize,
+        patch_url=url_signer(config.sign) if config and config.sign else None,
+    )
     # ndvi's defaults ("nir", "red") and filter_bands by common name resolve through this map.
     cube.attrs["common_names"] = {
         meta["common_name"]: meta["name"] for meta in source.band_metadata if meta.get("common_name") and meta["name"] in bands
@@ -110,6 +125,32 @@ load_collection.check_arguments = check_arguments  # type: ignore[attr-defined]
 def _collection_extent(source) -> dict:
     west, south, east, north = source.ensure_loaded().extent.spatial.bboxes[0]
     return {"west": west, "south": south, "east": east, "north": north, "crs": 4326}
+
+
+_STAC_OPERATORS = {"eq": "eq", "neq": "neq", "lt": "lt", "lte": "lte", "gt": "gt", "gte": "gte"}
+
+
+def stac_query(properties: dict) -> dict | None:
+    """Translate simple property conditions (``lte(value, 20)``) into a STAC API ``query``."""
+    query: dict = {}
+    for name, condition in properties.items():
+        graph = getattr(condition, "graph", None)
+        if graph is None or len(graph.nodes) != 1:
+            continue
+        node = graph.result_node
+        operator = _STAC_OPERATORS.get(node.process_id)
+        arguments = node.arguments
+        if operator and arguments.get("x") == {"from_parameter": "value"} and isinstance(arguments.get("y"), (int, float, str)):
+            query.setdefault(name, {})[operator] = arguments["y"]
+    return query or None
+
+
+def utm_crs(bbox: tuple[float, float, float, float]) -> str:
+    """The UTM zone of a WGS84 box's centre, for archives without one native CRS."""
+    lon = (bbox[0] + bbox[2]) / 2
+    lat = (bbox[1] + bbox[3]) / 2
+    zone = int((lon + 180) // 6) + 1
+    return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
 
 
 def _matches(item, properties: dict) -> bool:
