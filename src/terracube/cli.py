@@ -81,6 +81,106 @@ def run(
     console.print(f"done in {execution.seconds:.2f} s")
 
 
+def _period(value: str) -> tuple[str, str]:
+    start, sep, end = value.partition("..")
+    if not sep:
+        raise typer.BadParameter("give a period as START..END, e.g. 2021-07-20..2021-07-22")
+    return start.strip(), end.strip()
+
+
+def _bbox(value: str) -> dict:
+    path = Path(value)
+    if path.exists():
+        from shapely.geometry import shape
+
+        document = json.loads(path.read_text())
+        geometry = document.get("geometry") or (document.get("features") or [{}])[0].get("geometry") or document
+        west, south, east, north = shape(geometry).bounds
+    else:
+        try:
+            west, south, east, north = (float(v) for v in value.split(","))
+        except ValueError:
+            raise typer.BadParameter("give --bbox as WEST,SOUTH,EAST,NORTH in degrees, or a GeoJSON file") from None
+    return {"west": west, "south": south, "east": east, "north": north}
+
+
+@app.command()
+def flood(
+    bbox: Optional[str] = typer.Option(None, help="WEST,SOUTH,EAST,NORTH (WGS84) or a GeoJSON file; default: the tutorial's Ahr valley box."),
+    before: Optional[str] = typer.Option(None, help="Period before the event, START..END (end exclusive); default 2021-06-12..2021-06-14."),
+    after: Optional[str] = typer.Option(None, help="Period after the event; default 2021-07-20..2021-07-22."),
+    auto_dates: Optional[int] = typer.Option(None, "--auto-dates", help="Pick the clearest scene within N days before and after --event (local runs)."),
+    event: str = typer.Option("2021-07-15", help="Event date for --auto-dates."),
+    collection: str = typer.Option("SENTINEL2_L2A", help="Collection id."),
+    threshold: float = typer.Option(0.2, help="NDVI drop counted as damage."),
+    no_mask: bool = typer.Option(False, "--no-mask", help="Do not mask clouds and shadows with SCL (the tutorial's exact graph)."),
+    out: Path = typer.Option(Path("flood"), help="Output directory."),
+    backend: Optional[str] = typer.Option(None, help="Run the same process graph on this openEO backend instead of locally."),
+    auth: Optional[str] = typer.Option(None, help="Login for --backend: oidc or basic."),
+) -> None:
+    """NDVI before and after a flood, the difference, the damaged area, a figure: the tutorial in one command."""
+    from datetime import date
+
+    from terracube.errors import OpenEOError
+    from terracube.flood.analysis import FloodInputError, FloodRequest, clearest_day, run_flood
+
+    request = FloodRequest(collection=collection, threshold=threshold, mask_clouds=not no_mask, out=out, backend=backend, auth=auth)
+    if bbox:
+        request.bbox = _bbox(bbox)
+    if before:
+        request.before = _period(before)
+    if after:
+        request.after = _period(after)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def progress(message: str) -> None:
+            bar.update(task, description=message)
+
+        try:
+            if backend is None:
+                progress("sample archive")
+                build_sample_archive() if collection == "SENTINEL2_L2A" else None
+            if auto_dates:
+                from terracube.data.catalog import Catalog
+
+                catalog = Catalog(get_settings())
+                progress("choosing the clearest scenes")
+                request.before = clearest_day(catalog, request, date.fromisoformat(event), auto_dates, after_event=False)
+                request.after = clearest_day(catalog, request, date.fromisoformat(event), auto_dates, after_event=True)
+            summary = run_flood(request, progress=progress)
+        except FloodInputError as error:
+            console.print(f"[red]error[/red]: {error}")
+            raise typer.Exit(2) from None
+        except OpenEOError as error:
+            console.print(f"[red]{error.code}[/red]: {error.message}")
+            raise typer.Exit(2) from None
+        except Exception as error:  # an unreachable backend, a refused login: say it plainly
+            if backend is None:
+                raise
+            console.print(f"[red]error[/red]: the backend {backend} failed: {error}")
+            raise typer.Exit(3) from None
+    _print_summary(summary)
+
+
+def _print_summary(summary: dict) -> None:
+    out = Console()
+    if summary["simulated_data"]:
+        out.print("[yellow]Simulated data[/yellow]: terracube's embedded archive, not real Sentinel-2 observations.")
+    out.print(f"Area: {summary['area_ha']:.0f} ha ({summary['shape'][1]} x {summary['shape'][0]} px, {summary['crs']})")
+    for name in ("before", "after"):
+        part = summary[name]
+        scenes = ", ".join(part["scenes"]) if part["scenes"] else "-"
+        out.print(f"{name:>6}: {part['period'][0]} .. {part['period'][1]}  mean NDVI {summary['mean_ndvi_' + name]:.3f}  scenes: {scenes}")
+    out.print(f"Valid pixels: {summary['valid_pixel_fraction']:.1%}   cloud masking: {summary['cloud_masking']}")
+    out.print(f"NDVI dropped by more than {summary['threshold']}: [bold]{summary['damaged_area_ha']:.1f} ha[/bold]")
+    for patch in summary["largest_damaged_patches"][:3]:
+        out.print(f"  patch of {patch['area_ha']:.1f} ha around {patch['centre_lat']:.4f} N, {patch['centre_lon']:.4f} E")
+    out.print(f"Done in {summary['processing_seconds']:.1f} s. Files:")
+    for path in summary["files"].values():
+        out.print(f"  {path}")
+
+
 @app.command("clean")
 def clean() -> None:
     """Delete the sample archive; it is rebuilt on next use."""

@@ -1,0 +1,1 @@
+"""The flood analysis: NDVI before and after an event, its difference, and a report."""
