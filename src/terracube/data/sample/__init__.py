@@ -1,0 +1,96 @@
+"""The embedded, simulated Sentinel-2 L2A archive of the Ahr valley (June-August 2021).
+
+Built on first use, reproducibly from a seed, into ``<data dir>/sample`` as Cloud-Optimized
+GeoTIFFs plus a static STAC catalog, and read back by the same STAC loading code as any real
+archive. It is simulated, and says so in its metadata.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+import pystac
+
+from terracube.data.sample.acquisitions import Acquisition, acquisitions
+from terracube.data.sample.landscape import landscape, river_centerline
+from terracube.data.sample.scene import render
+from terracube.data.sample.stac import BANDS, SAMPLE_COLLECTION_ID, SIMULATED_NOTE, collection, item
+from terracube.data.sample.writer import write_scene
+
+__all__ = ["ensure_sample_archive", "river_centerline", "render_scene", "BANDS", "SAMPLE_COLLECTION_ID", "SEED"]
+
+SEED = 2021
+# Bump when the generator changes, so an archive built by an older version is rebuilt.
+VERSION = "1"
+COMPLETE_MARKER = ".complete"
+
+
+def render_scene(acquisition: Acquisition, seed: int = SEED):
+    return render(landscape(seed), acquisition)
+
+
+def _build_scene(args: tuple[Acquisition, Path, int]) -> tuple[Acquisition, dict, object]:
+    acquisition, directory, seed = args
+    bands = render_scene(acquisition, seed)
+    shapes = write_scene(directory / acquisition.product_id, bands)
+    return acquisition, shapes, bands["SCL"]
+
+
+def _is_complete(root: Path) -> bool:
+    marker = root / COMPLETE_MARKER
+    return marker.is_file() and marker.read_text().strip() == VERSION
+
+
+def ensure_sample_archive(root: Path, progress: Callable[[int, int], None] | None = None) -> Path:
+    """Build the archive under ``root`` unless a complete one is there; return its catalog.json.
+
+    The build goes into a temporary sibling directory that is renamed into place when complete,
+    under a file lock, so a killed build or a concurrent caller never sees half an archive.
+    """
+    root = Path(root)
+    catalog_path = root / "catalog.json"
+    if _is_complete(root):
+        return catalog_path
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".{root.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _is_complete(root):
+            return catalog_path
+        staging = root.parent / f"_{root.name}_building_{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        _build(staging, progress)
+        shutil.rmtree(root, ignore_errors=True)
+        os.replace(staging, root)
+    return catalog_path
+
+
+def _build(staging: Path, progress: Callable[[int, int], None] | None) -> None:
+    scenes = acquisitions(SEED)
+    items_dir = staging / SAMPLE_COLLECTION_ID
+    stac_collection = collection()
+    done = 0
+    if progress:
+        progress(0, len(scenes))
+    jobs = [(acquisition, items_dir, SEED) for acquisition in scenes]
+    # Two processes: the machine this must build on in under a minute has two cores.
+    with ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        for acquisition, shapes, scl in pool.map(_build_scene, jobs):
+            stac_collection.add_item(item(acquisition, scl, shapes))
+            done += 1
+            if progress:
+                progress(done, len(scenes))
+    catalog = pystac.Catalog(
+        id="terracube-sample",
+        description="terracube's embedded archive. " + SIMULATED_NOTE,
+        title="terracube sample archive (simulated)",
+    )
+    catalog.add_child(stac_collection)
+    catalog.normalize_hrefs(str(staging) + os.sep)
+    # Asset hrefs stay relative to each item, next to which the COGs were written.
+    catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
+    (staging / COMPLETE_MARKER).write_text(VERSION)

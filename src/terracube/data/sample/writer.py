@@ -1,0 +1,39 @@
+"""Write one scene's bands as Cloud-Optimized GeoTIFFs on the tile's grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+
+from terracube.data.sample.landscape import NORTH, WEST
+from terracube.data.sample.scene import BAND_GSD
+
+
+def write_cog(path: Path, array: np.ndarray, gsd: int) -> None:
+    profile = {
+        "driver": "COG",
+        "width": array.shape[1],
+        "height": array.shape[0],
+        "count": 1,
+        "dtype": array.dtype.name,
+        "crs": "EPSG:32632",
+        "transform": Affine(gsd, 0, WEST, 0, -gsd, NORTH),
+        "nodata": 0,
+        "compress": "deflate",
+        "predictor": 2,
+        "level": 6,
+        "blocksize": 256,
+        "overview_resampling": "nearest",
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(array, 1)
+
+
+def write_scene(directory: Path, bands: dict[str, np.ndarray]) -> dict[str, tuple[int, int]]:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, array in bands.items():
+        write_cog(directory / f"{name}.tif", array, BAND_GSD[name])
+    return {name: array.shape for name, array in bands.items()}
