@@ -14,6 +14,8 @@ import xarray as xr
 def to_jsonable(value: Any) -> Any:
     if isinstance(value, xr.DataArray):
         value = value.compute()
+        if value.ndim == 0:
+            return to_jsonable(value.values)
         return {
             "dims": list(value.dims),
             "coords": {dim: to_jsonable(value[dim].values) for dim in value.dims if dim in value.coords},
