@@ -61,9 +61,15 @@ def ensure_sample_archive(root: Path, progress: Callable[[int, int], None] | Non
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _is_complete(root):
             return catalog_path
+        # Leftovers of builds that were killed are removed; only a finished build is renamed into place.
+        for stale in root.parent.glob(f"_{root.name}_building_*"):
+            shutil.rmtree(stale, ignore_errors=True)
         staging = root.parent / f"_{root.name}_building_{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        _build(staging, progress)
+        try:
+            _build(staging, progress)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         shutil.rmtree(root, ignore_errors=True)
         os.replace(staging, root)
     return catalog_path
