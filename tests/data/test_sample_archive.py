@@ -112,7 +112,7 @@ def test_a_complete_archive_is_not_rebuilt(data_dir):
 def test_a_half_built_archive_is_never_taken_for_complete(tmp_path, monkeypatch):
     import terracube.data.sample as sample_module
 
-    def crash(staging, progress):
+    def crash(staging, *args):
         (staging / "SENTINEL2_L2A").mkdir(parents=True)
         raise KeyboardInterrupt
 

@@ -17,12 +17,12 @@ from typing import Callable
 import pystac
 
 from terracube.data.sample.acquisitions import Acquisition, acquisitions
-from terracube.data.sample.landscape import landscape, river_centerline
-from terracube.data.sample.scene import render
+from terracube.data.sample.landscape import SAMPLE_AREA, Area, landscape, river_centerline
+from terracube.data.sample.scene import BAND_GSD, render
 from terracube.data.sample.stac import BANDS, SAMPLE_COLLECTION_ID, SIMULATED_NOTE, collection, item
 from terracube.data.sample.writer import write_scene
 
-__all__ = ["ensure_sample_archive", "river_centerline", "render_scene", "BANDS", "SAMPLE_COLLECTION_ID", "SEED"]
+__all__ = ["ensure_sample_archive", "build_archive", "river_centerline", "render_scene", "Area", "BANDS", "SAMPLE_COLLECTION_ID", "SEED"]
 
 SEED = 2021
 # Bump when the generator changes, so an archive built by an older version is rebuilt.
@@ -30,15 +30,15 @@ VERSION = "1"
 COMPLETE_MARKER = ".complete"
 
 
-def render_scene(acquisition: Acquisition, seed: int = SEED):
-    return render(landscape(seed), acquisition)
+def render_scene(acquisition: Acquisition, seed: int = SEED, area: Area = SAMPLE_AREA, bands: tuple[str, ...] = tuple(BAND_GSD)):
+    return render(landscape(seed, area), acquisition, bands)
 
 
-def _build_scene(args: tuple[Acquisition, Path, int]) -> tuple[Acquisition, dict, object]:
-    acquisition, directory, seed = args
-    bands = render_scene(acquisition, seed)
-    shapes = write_scene(directory / acquisition.product_id, bands)
-    return acquisition, shapes, bands["SCL"]
+def _build_scene(args) -> tuple[Acquisition, dict, object]:
+    acquisition, directory, seed, area, bands = args
+    rendered = render_scene(acquisition, seed, area, tuple(dict.fromkeys((*bands, "SCL"))))
+    shapes = write_scene(directory / acquisition.product_id, {name: rendered[name] for name in bands}, area)
+    return acquisition, shapes, rendered["SCL"]
 
 
 def _is_complete(root: Path) -> bool:
@@ -46,11 +46,18 @@ def _is_complete(root: Path) -> bool:
     return marker.is_file() and marker.read_text().strip() == VERSION
 
 
-def ensure_sample_archive(root: Path, progress: Callable[[int, int], None] | None = None) -> Path:
+def ensure_sample_archive(
+    root: Path,
+    progress: Callable[[int, int], None] | None = None,
+    area: Area = SAMPLE_AREA,
+    scenes: list[Acquisition] | None = None,
+    bands: tuple[str, ...] = tuple(BAND_GSD),
+) -> Path:
     """Build the archive under ``root`` unless a complete one is there; return its catalog.json.
 
     The build goes into a temporary sibling directory that is renamed into place when complete,
-    under a file lock, so a killed build or a concurrent caller never sees half an archive.
+    under a file lock, so a killed build or a concurrent caller never sees half an archive. The
+    benchmarks build larger archives with the same generator through ``area``, ``scenes``, ``bands``.
     """
     root = Path(root)
     catalog_path = root / "catalog.json"
@@ -66,7 +73,7 @@ def ensure_sample_archive(root: Path, progress: Callable[[int, int], None] | Non
             shutil.rmtree(stale, ignore_errors=True)
         staging = root.parent / f"_{root.name}_building_{os.getpid()}"
         try:
-            _build(staging, progress)
+            _build(staging, progress, area, scenes or acquisitions(SEED), bands)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -75,18 +82,17 @@ def ensure_sample_archive(root: Path, progress: Callable[[int, int], None] | Non
     return catalog_path
 
 
-def _build(staging: Path, progress: Callable[[int, int], None] | None) -> None:
-    scenes = acquisitions(SEED)
+def _build(staging: Path, progress, area: Area, scenes: list[Acquisition], bands: tuple[str, ...]) -> None:
     items_dir = staging / SAMPLE_COLLECTION_ID
-    stac_collection = collection()
+    stac_collection = collection(area)
     done = 0
     if progress:
         progress(0, len(scenes))
-    jobs = [(acquisition, items_dir, SEED) for acquisition in scenes]
+    jobs = [(acquisition, items_dir, SEED, area, bands) for acquisition in scenes]
     # Two processes: the machine this must build on in under a minute has two cores.
     with ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
         for acquisition, shapes, scl in pool.map(_build_scene, jobs):
-            stac_collection.add_item(item(acquisition, scl, shapes))
+            stac_collection.add_item(item(acquisition, scl, shapes, area))
             done += 1
             if progress:
                 progress(done, len(scenes))

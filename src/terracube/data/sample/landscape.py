@@ -16,12 +16,30 @@ from functools import lru_cache
 import numpy as np
 from scipy import ndimage
 
-# The archive's area: 7.00-7.17 E, 50.49-50.57 N in EPSG:32632, snapped outward to 60 m so the
-# 10, 20 and 60 m bands share their bounds and sit on the tile's pixel grid.
-WEST, SOUTH, EAST, NORTH = 358080.0, 5594700.0, 370440.0, 5603940.0
 RESOLUTION = 10.0
-WIDTH = int((EAST - WEST) / RESOLUTION)  # 1236
-HEIGHT = int((NORTH - SOUTH) / RESOLUTION)  # 924
+
+
+@dataclass(frozen=True)
+class Area:
+    """A box in EPSG:32632 on the 60 m grid of tile 32ULB, so 10, 20 and 60 m bands share its bounds."""
+
+    west: float
+    south: float
+    east: float
+    north: float
+
+    @property
+    def width(self) -> int:
+        return int((self.east - self.west) / RESOLUTION)
+
+    @property
+    def height(self) -> int:
+        return int((self.north - self.south) / RESOLUTION)
+
+
+# The archive's area: 7.00-7.17 E, 50.49-50.57 N, snapped outward to 60 m (1236 x 924 px at 10 m).
+SAMPLE_AREA = Area(358080.0, 5594700.0, 370440.0, 5603940.0)
+WEST, SOUTH, EAST, NORTH = SAMPLE_AREA.west, SAMPLE_AREA.south, SAMPLE_AREA.east, SAMPLE_AREA.north
 
 BANDS_REFLECTANCE = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")
 # Digital numbers (reflectance x 10000) of the pure surfaces, band by band in the order above.
@@ -48,18 +66,19 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale_px: flo
 
 def river_y(x: np.ndarray) -> np.ndarray:
     """Northing of the river's centre line for eastings ``x``: a meandering west-east course."""
-    u = (np.asarray(x, dtype="float64") - WEST) / 1000.0
+    u = (np.asarray(x, dtype="float64") - 358080.0) / 1000.0
     return 5599600.0 + 380.0 * np.sin(2 * np.pi * u / 3.3) + 170.0 * np.sin(2 * np.pi * u / 1.35 + 1.0)
 
 
-def river_centerline(step: float = 10.0) -> np.ndarray:
+def river_centerline(step: float = 10.0, area: Area = SAMPLE_AREA) -> np.ndarray:
     """The river as (x, y) points in EPSG:32632, west to east."""
-    x = np.arange(WEST, EAST + step, step)
+    x = np.arange(area.west, area.east + step, step)
     return np.column_stack([x, river_y(x)])
 
 
 @dataclass(frozen=True)
 class Landscape:
+    area: Area
     cover: np.ndarray  # land cover class per pixel
     river_distance: np.ndarray  # metres to the river's centre line
     flood_damage: np.ndarray  # 0..1, how hard the flood hit each pixel
@@ -68,14 +87,15 @@ class Landscape:
 
 
 @lru_cache(maxsize=2)
-def landscape(seed: int = 2021) -> Landscape:
+def landscape(seed: int = 2021, area: Area = SAMPLE_AREA) -> Landscape:
     rng = np.random.default_rng(seed)
-    shape = (HEIGHT, WIDTH)
-    x = WEST + (np.arange(WIDTH) + 0.5) * RESOLUTION
-    y = NORTH - (np.arange(HEIGHT) + 0.5) * RESOLUTION
+    shape = (area.height, area.width)
+    x = area.west + (np.arange(area.width) + 0.5) * RESOLUTION
+    y = area.north - (np.arange(area.height) + 0.5) * RESOLUTION
     channel = np.zeros(shape, dtype=bool)
-    rows = np.clip(((NORTH - river_y(x)) / RESOLUTION).astype(int), 0, HEIGHT - 1)
-    channel[rows, np.arange(WIDTH)] = True
+    rows = ((area.north - river_y(x)) / RESOLUTION).astype(int)
+    inside = (rows >= 0) & (rows < area.height)
+    channel[rows[inside], np.arange(area.width)[inside]] = True
     distance = ndimage.distance_transform_edt(~channel).astype("float32") * RESOLUTION
     north_of_river = y[:, None] > river_y(x)[None, :]
 
@@ -100,7 +120,7 @@ def landscape(seed: int = 2021) -> Landscape:
     damage = np.clip((corridor - distance) / 40.0, 0, 1) * (distance < floor_width + 100)
     harvest = (196 + 30 * np.clip(smooth_noise(rng, shape, 50), -1.5, 1.5)).astype("int16")
     vigour = 0.04 * smooth_noise(rng, shape, 8)
-    return Landscape(cover, distance, damage.astype("float32"), harvest, vigour)
+    return Landscape(area, cover, distance, damage.astype("float32"), harvest, vigour)
 
 
 def vegetation_share(land: Landscape, day: date) -> np.ndarray:
@@ -123,7 +143,7 @@ def vegetation_share(land: Landscape, day: date) -> np.ndarray:
     return np.clip(share, 0, 1)
 
 
-def surface_reflectance(land: Landscape, day: date) -> np.ndarray:
+def surface_reflectance(land: Landscape, day: date, bands: tuple[str, ...] = BANDS_REFLECTANCE) -> np.ndarray:
     """Clear-sky digital numbers, bands x rows x cols, as float32 at 10 m."""
     veg = vegetation_share(land, day)
     water = (land.cover == WATER).astype("float32")
@@ -134,5 +154,6 @@ def surface_reflectance(land: Landscape, day: date) -> np.ndarray:
     soil = np.clip(1 - veg - water - built, 0, 1)
     veg = veg * (1 - water)
     mixture = np.stack([veg, soil, water, built])
-    spectra = np.array([SPECTRA[name] for name in ("vegetation", "soil", "water", "built")], dtype="float32")
+    columns = [BANDS_REFLECTANCE.index(band) for band in bands]
+    spectra = np.array([SPECTRA[name] for name in ("vegetation", "soil", "water", "built")], dtype="float32")[:, columns]
     return np.einsum("kb,kyx->byx", spectra, mixture, optimize=True)

@@ -41,10 +41,12 @@ def cloud_opacity(acquisition: Acquisition, shape: tuple[int, int]) -> np.ndarra
     return np.clip((field - threshold) / 0.45, 0, 1).astype("float32")
 
 
-def render(land: Landscape, acquisition: Acquisition) -> dict[str, np.ndarray]:
-    """Every band of one scene as uint16 (uint8 for SCL) at its own resolution."""
+def render(land: Landscape, acquisition: Acquisition, bands: tuple[str, ...] = tuple(BAND_GSD)) -> dict[str, np.ndarray]:
+    """The bands of one scene as uint16 (uint8 for SCL) at their own resolution."""
     rng = np.random.default_rng(acquisition.seed + 1)
-    ground = surface_reflectance(land, acquisition.day)
+    # Red and NIR are always rendered: SCL is classified from them.
+    reflectance = tuple(b for b in BANDS_REFLECTANCE if b in bands or b in ("B04", "B08"))
+    ground = surface_reflectance(land, acquisition.day, reflectance)
     shape = ground.shape[1:]
     clouds = cloud_opacity(acquisition, shape)
     shadow = np.roll(clouds, SHADOW_SHIFT, axis=(0, 1))
@@ -52,20 +54,20 @@ def render(land: Landscape, acquisition: Acquisition) -> dict[str, np.ndarray]:
     shadow[:, : SHADOW_SHIFT[1]] = 0
     shadow = shadow * (clouds < 0.2)
     ground *= 1 - 0.65 * shadow
-    cloud_spectrum = np.array(SPECTRA["cloud"], dtype="float32")[:, None, None]
+    cloud_spectrum = np.array([SPECTRA["cloud"][BANDS_REFLECTANCE.index(b)] for b in reflectance], dtype="float32")[:, None, None]
     seen = ground * (1 - clouds) + cloud_spectrum * clouds
     seen *= 1 + 0.025 * rng.standard_normal(shape, dtype="float32")
 
-    bands: dict[str, np.ndarray] = {}
-    for index, name in enumerate(BANDS_REFLECTANCE):
+    rendered: dict[str, np.ndarray] = {}
+    for index, name in enumerate(reflectance):
         factor = BAND_GSD[name] // 10
-        bands[name] = np.clip(np.rint(block_mean(seen[index], factor)), 1, 20000).astype("uint16")
-    bands["SCL"] = scene_classification(land, acquisition, block_mean(clouds, 2), block_mean(shadow, 2), bands["B04"], bands["B08"], rng)
+        rendered[name] = np.clip(np.rint(block_mean(seen[index], factor)), 1, 20000).astype("uint16")
+    rendered["SCL"] = scene_classification(land, acquisition, block_mean(clouds, 2), block_mean(shadow, 2), rendered["B04"], rendered["B08"], rng)
     aot = 110 + 25 * smooth_noise(rng, (shape[0] // 2, shape[1] // 2), 100)
     wvp = 1900 + 300 * smooth_noise(rng, (shape[0] // 2, shape[1] // 2), 150)
-    bands["AOT"] = np.clip(np.rint(aot), 1, None).astype("uint16")
-    bands["WVP"] = np.clip(np.rint(wvp), 1, None).astype("uint16")
-    return bands
+    rendered["AOT"] = np.clip(np.rint(aot), 1, None).astype("uint16")
+    rendered["WVP"] = np.clip(np.rint(wvp), 1, None).astype("uint16")
+    return {name: rendered[name] for name in bands}
 
 
 def scene_classification(land, acquisition, clouds, shadow, red10, nir10, rng) -> np.ndarray:

@@ -10,7 +10,7 @@ from pyproj import Transformer
 from shapely.geometry import box, mapping
 
 from terracube.data.sample.acquisitions import END, START, Acquisition
-from terracube.data.sample.landscape import EAST, NORTH, SOUTH, WEST
+from terracube.data.sample.landscape import SAMPLE_AREA, Area
 from terracube.data.sample.scene import BAND_GSD
 
 SAMPLE_COLLECTION_ID = "SENTINEL2_L2A"
@@ -43,14 +43,14 @@ def _band(name: str) -> dict:
 BANDS = [_band(name) for name in BAND_GSD]
 
 
-def wgs84_bbox() -> list[float]:
+def wgs84_bbox(area: Area = SAMPLE_AREA) -> list[float]:
     transformer = Transformer.from_crs("EPSG:32632", "EPSG:4326", always_xy=True)
-    return [round(v, 6) for v in transformer.transform_bounds(WEST, SOUTH, EAST, NORTH, densify_pts=21)]
+    return [round(v, 6) for v in transformer.transform_bounds(area.west, area.south, area.east, area.north, densify_pts=21)]
 
 
-def collection() -> pystac.Collection:
+def collection(area: Area = SAMPLE_AREA) -> pystac.Collection:
     extent = pystac.Extent(
-        pystac.SpatialExtent([wgs84_bbox()]),
+        pystac.SpatialExtent([wgs84_bbox(area)]),
         pystac.TemporalExtent([[datetime(START.year, START.month, START.day, tzinfo=timezone.utc),
                                 datetime(END.year, END.month, END.day, 23, 59, 59, tzinfo=timezone.utc)]]),
     )
@@ -78,8 +78,8 @@ def collection() -> pystac.Collection:
     return result
 
 
-def item(acquisition: Acquisition, scl: np.ndarray, shapes: dict[str, tuple[int, int]]) -> pystac.Item:
-    bbox = wgs84_bbox()
+def item(acquisition: Acquisition, scl: np.ndarray, shapes: dict[str, tuple[int, int]], area: Area = SAMPLE_AREA) -> pystac.Item:
+    bbox = wgs84_bbox(area)
     cloudy = np.isin(scl, (8, 9, 10)).mean() * 100
     properties = {
         "platform": acquisition.platform,
@@ -108,8 +108,8 @@ def item(acquisition: Acquisition, scl: np.ndarray, shapes: dict[str, tuple[int,
             extra_fields={
                 "gsd": gsd,
                 "proj:shape": list(shape),
-                "proj:transform": [gsd, 0.0, WEST, 0.0, -gsd, NORTH],
-                "proj:bbox": [WEST, SOUTH, EAST, NORTH],
+                "proj:transform": [gsd, 0.0, area.west, 0.0, -gsd, area.north],
+                "proj:bbox": [area.west, area.south, area.east, area.north],
                 "eo:bands": [_band(name)],
                 "raster:bands": [{"nodata": 0, "data_type": "uint8" if name == "SCL" else "uint16", "spatial_resolution": gsd,
                                   **({"scale": 0.0001, "offset": 0} if name in _WAVELENGTHS else {})}],

@@ -8,11 +8,11 @@ import numpy as np
 import rasterio
 from affine import Affine
 
-from terracube.data.sample.landscape import NORTH, WEST
+from terracube.data.sample.landscape import Area
 from terracube.data.sample.scene import BAND_GSD
 
 
-def write_cog(path: Path, array: np.ndarray, gsd: int) -> None:
+def write_cog(path: Path, array: np.ndarray, gsd: int, area: Area) -> None:
     profile = {
         "driver": "COG",
         "width": array.shape[1],
@@ -20,7 +20,7 @@ def write_cog(path: Path, array: np.ndarray, gsd: int) -> None:
         "count": 1,
         "dtype": array.dtype.name,
         "crs": "EPSG:32632",
-        "transform": Affine(gsd, 0, WEST, 0, -gsd, NORTH),
+        "transform": Affine(gsd, 0, area.west, 0, -gsd, area.north),
         "nodata": 0,
         "compress": "deflate",
         "predictor": 2,
@@ -32,8 +32,8 @@ def write_cog(path: Path, array: np.ndarray, gsd: int) -> None:
         dst.write(array, 1)
 
 
-def write_scene(directory: Path, bands: dict[str, np.ndarray]) -> dict[str, tuple[int, int]]:
+def write_scene(directory: Path, bands: dict[str, np.ndarray], area: Area) -> dict[str, tuple[int, int]]:
     directory.mkdir(parents=True, exist_ok=True)
     for name, array in bands.items():
-        write_cog(directory / f"{name}.tif", array, BAND_GSD[name])
+        write_cog(directory / f"{name}.tif", array, BAND_GSD[name], area)
     return {name: array.shape for name, array in bands.items()}
