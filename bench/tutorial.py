@@ -57,6 +57,94 @@ def tutorial_request(url: str, target: Path) -> float:
     return time.perf_counter() - started
 
 
+TUTORIAL_GRAPH = {
+    "process": {"process_graph": {
+        "load": {"process_id": "load_collection", "arguments": {"id": "SENTINEL2_L2A", "spatial_extent": AOI, "temporal_extent": AFTER, "bands": ["B04", "B08"]}},
+        "ndvi": {"process_id": "ndvi", "arguments": {"data": {"from_node": "load"}, "nir": "B08", "red": "B04"}},
+        "mean": {"process_id": "reduce_dimension", "arguments": {"data": {"from_node": "ndvi"}, "dimension": "t", "reducer": {"process_graph": {
+            "m": {"process_id": "mean", "arguments": {"data": {"from_parameter": "data"}}, "result": True}}}}},
+        "save": {"process_id": "save_result", "arguments": {"data": {"from_node": "mean"}, "format": "GTiff"}, "result": True},
+    }}
+}
+
+
+def concurrent_load(url: str, clients: int, requests_per_client: int) -> dict:
+    """``clients`` threads each POSTing the tutorial graph to /result: throughput and latency."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def client(_: int) -> list[float]:
+        session = requests.Session()
+        latencies = []
+        for _ in range(requests_per_client):
+            started = time.perf_counter()
+            response = session.post(url + "/result", json=TUTORIAL_GRAPH, timeout=120)
+            response.raise_for_status()
+            latencies.append(time.perf_counter() - started)
+        return latencies
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        latencies = sorted(l for result in pool.map(client, range(clients)) for l in result)
+    wall = time.perf_counter() - started
+    return {
+        "clients": clients,
+        "requests": len(latencies),
+        "rps": len(latencies) / wall,
+        "p50": latencies[len(latencies) // 2],
+        "p95": latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
+    }
+
+
+def handwritten_ndvi(data_dir: Path, target: Path) -> float:
+    """The limit: the same window read with rasterio, NDVI in numpy, written as a GeoTIFF."""
+    import numpy as np
+    import pystac
+    import rasterio
+    from rasterio.windows import from_bounds
+
+    started = time.perf_counter()
+    collection = pystac.Catalog.from_file(str(data_dir / "sample" / "catalog.json")).get_child("SENTINEL2_L2A")
+    item = next(i for i in collection.get_items(recursive=True) if i.datetime.strftime("%Y-%m-%d") == "2021-07-21")
+    bounds = (362150, 5598160, 366640, 5601190)
+    with rasterio.open(item.assets["B04"].get_absolute_href()) as red_src, rasterio.open(item.assets["B08"].get_absolute_href()) as nir_src:
+        window = from_bounds(*bounds, transform=red_src.transform)
+        red = red_src.read(1, window=window).astype("float32")
+        nir = nir_src.read(1, window=window).astype("float32")
+        transform = rasterio.windows.transform(window, red_src.transform)
+    ndvi = (nir - red) / (nir + red)
+    profile = {"driver": "GTiff", "width": ndvi.shape[1], "height": ndvi.shape[0], "count": 1, "dtype": "float32",
+               "crs": "EPSG:32632", "transform": transform, "nodata": np.nan}
+    with rasterio.open(target, "w", **profile) as dst:
+        dst.write(ndvi, 1)
+    return time.perf_counter() - started
+
+
+def measure(data_dir: Path, repeat: int, concurrency: tuple[int, ...], per_client: int) -> dict:
+    from terracube.data.sample import ensure_sample_archive
+
+    ensure_sample_archive(data_dir / "sample")
+    launched = time.perf_counter()
+    url, server = start_server(data_dir)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            cold = tutorial_request(url, Path(tmp) / "cold.tif")
+            cold_with_start = time.perf_counter() - launched
+            warm = sorted(tutorial_request(url, Path(tmp) / f"warm{i}.tif") for i in range(repeat))
+            loads = [concurrent_load(url, clients, per_client) for clients in concurrency]
+            limit = sorted(handwritten_ndvi(data_dir, Path(tmp) / f"hand{i}.tif") for i in range(repeat))
+    finally:
+        server.terminate()
+        server.wait(10)
+    return {
+        "cold": cold,
+        "cold_with_start": cold_with_start,
+        "warm_median": statistics.median(warm),
+        "warm_p95": warm[min(len(warm) - 1, int(round(0.95 * len(warm))) - 1)],
+        "concurrency": loads,
+        "handwritten_median": statistics.median(limit),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=20)

@@ -1,0 +1,148 @@
+"""The regional workload: a quarter of tile 32ULB x 12 dates, cloud-masked NDVI, temporal median, COG.
+
+Each contender runs in its own process (``python bench/regional.py CONTENDER --side N``) and
+prints one JSON line with its wall time and peak RSS, so memory is measured per contender.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+# A quarter of tile 32ULB (5490 x 5490 px at 10 m), its south-east quarter, where the Ahr runs.
+QUARTER = (354900.0, 5590200.0, 409800.0, 5645100.0)
+SCL_MASKED = (3, 8, 9, 10)
+CACHE = Path(__file__).parent / ".cache"
+
+
+def archive_area(side_px: int):
+    from terracube.data.sample import Area
+
+    west, south = QUARTER[0], QUARTER[1]
+    side = side_px * 10.0
+    return Area(west, south, west + side, south + side)
+
+
+def ensure_regional_archive(side_px: int, dates: int) -> Path:
+    """The embedded archive's generator over a larger area, B04/B08/SCL only, cached between runs."""
+    from terracube.data.sample import ensure_sample_archive
+    from terracube.data.sample.acquisitions import acquisitions
+
+    scenes = acquisitions()[:: max(1, 37 // dates)][:dates]
+    root = CACHE / f"regional-{side_px}px-{dates}d" / "sample"
+    ensure_sample_archive(root, area=archive_area(side_px), scenes=scenes, bands=("B04", "B08", "SCL"))
+    return root.parent
+
+
+def request_extent(side_px: int) -> dict:
+    west, south = QUARTER[0], QUARTER[1]
+    return {"west": west, "south": south, "east": west + side_px * 10.0, "north": south + side_px * 10.0, "crs": 32632}
+
+
+def process_graph(extent: dict) -> dict:
+    from terracube.flood.graph import _cloud_reducer
+
+    return {"process_graph": {
+        "load": {"process_id": "load_collection", "arguments": {"id": "SENTINEL2_L2A", "spatial_extent": extent, "temporal_extent": None, "bands": ["B04", "B08", "SCL"]}},
+        "clouds": {"process_id": "reduce_dimension", "arguments": {"data": {"from_node": "load"}, "dimension": "bands", "reducer": _cloud_reducer()}},
+        "reflectance": {"process_id": "filter_bands", "arguments": {"data": {"from_node": "load"}, "bands": ["B04", "B08"]}},
+        "masked": {"process_id": "mask", "arguments": {"data": {"from_node": "reflectance"}, "mask": {"from_node": "clouds"}}},
+        "ndvi": {"process_id": "ndvi", "arguments": {"data": {"from_node": "masked"}, "nir": "B08", "red": "B04"}},
+        "median": {"process_id": "reduce_dimension", "arguments": {"data": {"from_node": "ndvi"}, "dimension": "t", "reducer": {"process_graph": {
+            "m": {"process_id": "median", "arguments": {"data": {"from_parameter": "data"}}, "result": True}}}}},
+        "save": {"process_id": "save_result", "arguments": {"data": {"from_node": "median"}, "format": "GTiff"}, "result": True},
+    }}
+
+
+def run_terracube(data_dir: Path, extent: dict, out: Path) -> Path:
+    from terracube.data.catalog import Catalog
+    from terracube.jobs.execute import execute
+    from terracube.settings import Settings
+
+    settings = Settings(data_dir=data_dir)
+    execution = execute(process_graph(extent), Catalog(settings), settings, out)
+    return execution.files[0][0]
+
+
+def run_handwritten(data_dir: Path, extent: dict, out: Path) -> Path:
+    """The limit: one pass per block of rows, reading each date's window once, numpy in float32."""
+    import pystac
+    import rasterio
+    from rasterio.windows import Window, from_bounds
+
+    collection = pystac.Catalog.from_file(str(data_dir / "sample" / "catalog.json")).get_child("SENTINEL2_L2A")
+    items = sorted(collection.get_items(recursive=True), key=lambda item: item.datetime)
+    bounds = (extent["west"], extent["south"], extent["east"], extent["north"])
+    hrefs = [{name: item.assets[name].get_absolute_href() for name in ("B04", "B08", "SCL")} for item in items]
+    with rasterio.open(hrefs[0]["B04"]) as first:
+        grid = first.transform
+    window = from_bounds(*bounds, transform=grid).round_offsets().round_lengths()
+    height, width = int(window.height), int(window.width)
+    result = np.empty((height, width), dtype="float32")
+    block = 1024
+
+    def block_rows(row0: int) -> None:
+        rows = min(block, height - row0)
+        stack = np.empty((len(hrefs), rows, width), dtype="float32")
+        for index, files in enumerate(hrefs):
+            # Each block opens its own datasets: GDAL handles are not shared between threads.
+            source = {name: rasterio.open(href) for name, href in files.items()}
+            w10 = Window(window.col_off, window.row_off + row0, width, rows)
+            red = source["B04"].read(1, window=w10).astype("float32")
+            nir = source["B08"].read(1, window=w10).astype("float32")
+            w20 = Window(w10.col_off / 2, w10.row_off / 2, width / 2, rows / 2).round_offsets().round_lengths()
+            scl = source["SCL"].read(1, window=w20, boundless=True)
+            scl = np.repeat(np.repeat(scl, 2, axis=0), 2, axis=1)[:rows, :width]
+            ndvi = (nir - red) / (nir + red)
+            ndvi[np.isin(scl, SCL_MASKED) | (red == 0)] = np.nan
+            stack[index] = ndvi
+            for dataset in source.values():
+                dataset.close()
+        result[row0 : row0 + rows] = np.nanmedian(stack, axis=0)
+
+    with ThreadPoolExecutor(2) as pool:  # two cores
+        list(pool.map(block_rows, range(0, height, block)))
+    profile = {"driver": "COG", "width": width, "height": height, "count": 1, "dtype": "float32", "crs": "EPSG:32632",
+               "transform": rasterio.windows.transform(window, grid), "nodata": np.nan, "compress": "deflate", "blocksize": 512}
+    path = out / "handwritten.tif"
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(result, 1)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("contender", choices=["terracube", "handwritten", "build"])
+    parser.add_argument("--side", type=int, default=5490, help="request side in pixels")
+    parser.add_argument("--archive-side", type=int, default=5490)
+    parser.add_argument("--dates", type=int, default=12)
+    parser.add_argument("--out", type=Path, default=CACHE / "out")
+    args = parser.parse_args()
+    data_dir = ensure_regional_archive(args.archive_side, args.dates)
+    if args.contender == "build":
+        print(json.dumps({"archive": str(data_dir)}))
+        return
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    runner = run_terracube if args.contender == "terracube" else run_handwritten
+    path = runner(data_dir, request_extent(args.side), args.out)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    import rasterio
+
+    with rasterio.open(path) as src:
+        values = src.read(1)
+    print(json.dumps({"contender": args.contender, "side": args.side, "seconds": seconds, "peak_rss": peak,
+                      "pixels": args.side * args.side, "mean": float(np.nanmean(values))}))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
