@@ -26,6 +26,22 @@ TUTORIAL_BOUNDS = (362150.0, 5598160.0, 366640.0, 5601190.0)
 TUTORIAL_SHAPE = (303, 449)
 
 
+def read_tutorial_ndvi(path):
+    """Open a result the way a user checks it: the CDSE grid, float32 with nodata, NDVI in [-1, 1]."""
+    import numpy as np
+    import rasterio
+
+    with rasterio.open(path) as src:
+        assert src.crs.to_epsg() == 32632
+        assert (src.height, src.width) == TUTORIAL_SHAPE
+        assert tuple(src.bounds) == TUTORIAL_BOUNDS
+        assert src.res == (10.0, 10.0)
+        assert src.dtypes[0] == "float32" and src.nodata is not None
+        ndvi = src.read(1)
+    assert np.nanmin(ndvi) >= -1 and np.nanmax(ndvi) <= 1
+    return ndvi
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
     from terracube.data.sample import ensure_sample_archive

@@ -10,7 +10,7 @@ from rasterio.transform import rowcol
 
 from terracube.data.sample import river_centerline
 
-from tests.conftest import AFTER, BEFORE, TUTORIAL_AOI, TUTORIAL_BOUNDS, TUTORIAL_SHAPE
+from tests.conftest import AFTER, BEFORE, TUTORIAL_AOI, read_tutorial_ndvi
 
 
 def test_capabilities_as_the_client_reads_them(con, server):
@@ -68,14 +68,7 @@ def test_the_tutorial_downloads_before_and_after(con, tmp_path):
         cube.ndvi(nir="B08", red="B04").reduce_dimension(dimension="t", reducer="mean").download(target)
         files[period[0]] = target
     for path in files.values():
-        with rasterio.open(path) as src:
-            assert src.crs.to_epsg() == 32632
-            assert (src.height, src.width) == TUTORIAL_SHAPE
-            assert tuple(src.bounds) == TUTORIAL_BOUNDS
-            assert src.res == (10.0, 10.0)
-            assert src.dtypes[0] == "float32" and src.nodata is not None
-            values = src.read(1)
-            assert np.nanmin(values) >= -1 and np.nanmax(values) <= 1
+        read_tutorial_ndvi(path)
     before, near = _ndvi_near_river(files[BEFORE[0]])
     after, _ = _ndvi_near_river(files[AFTER[0]])
     assert 0.65 < np.nanmean(after) < 0.76  # CDSE: 0.718 over the real valley
