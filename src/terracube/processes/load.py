@@ -111,6 +111,7 @@ def load_collection(
         chunk,
         harmonize=harmonize,
         patch_url=url_signer(config.sign) if config and config.sign else None,
+        resolutions={band: source.band_resolution(band) for band in bands},
     )
     # ndvi's defaults ("nir", "red") and filter_bands by common name resolve through this map.
     cube.attrs["common_names"] = {
