@@ -6,10 +6,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pandas as pd
-
-from terracube.data.grid import bounds_in, geobox_for_extent
 from odc.stac import configure_rio
 
+from terracube.data.grid import bounds_in, geobox_for_extent
 from terracube.data.load import gdal_environment, load_items
 from terracube.data.signing import url_signer
 from terracube.errors import BandFilterNotFound, NoDataAvailable, PayloadTooLarge, ProcessParameterInvalid
