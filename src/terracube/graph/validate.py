@@ -165,6 +165,15 @@ class _Validator:
             )
 
     def references(self, where: str, name: str, value: Any, scope: set[str] | None, node_id: str) -> None:
+        if isinstance(value, dict) and len(value) == 1 and "process_graph" in value:
+            # A callback nested in an object (load_collection's ``properties``): its processes are
+            # checked; its parameters are the nesting process's business, so any name may come.
+            try:
+                self.graph(parse_process_graph({"process_graph": value["process_graph"]}), None)
+            except OpenEOError as error:
+                error.message = f"{where}, argument '{name}': {error.message}"
+                self.errors.append(error)
+            return
         if isinstance(value, dict) and len(value) == 1 and ("from_parameter" in value or "from_argument" in value):
             parameter = value.get("from_parameter", value.get("from_argument"))
             if scope is not None and parameter not in scope:

@@ -1,0 +1,105 @@
+"""An Earth Search-shaped STAC API on loopback, read through a collections-file entry."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+
+from terracube.data.catalog import Catalog
+from terracube.errors import OpenEOError
+from terracube.jobs.execute import execute
+from terracube.settings import Settings
+
+from tests.conftest import AFTER, TUTORIAL_AOI, read_tutorial_ndvi
+from tests.http_server import StaticServer
+from tests.live_server import free_port
+from tests.stac.fake_earth_search import FakeEarthSearch, earth_search_items
+from tests.test_tutorial_engine import tutorial_graph
+
+COLLECTION = "EARTH_SEARCH_S2_L2A"
+
+
+def collections_file(path, url: str):
+    path.write_text(f'[[collection]]\nid = "{COLLECTION}"\nenabled = true\nstac_url = "{url}"\n', encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def earth_search(data_dir):
+    """COGs on a range-request file server, items on a STAC API, with baseline 05.00 from 2021-07-20."""
+    sample = data_dir / "sample"
+    with StaticServer(sample) as files:
+        items = earth_search_items(str(sample / "catalog.json"), files.url, str(sample), baseline_after="2021-07-20")
+        with FakeEarthSearch(items, [6.9, 50.4, 7.3, 50.7]) as api:
+            yield api
+
+
+@pytest.fixture()
+def catalog(earth_search, tmp_path):
+    settings = Settings(data_dir=tmp_path, collections_file=collections_file(tmp_path / "collections.toml", earth_search.url))
+    return Catalog(settings)
+
+
+def graph_for(collection: str, period, **load_arguments) -> dict:
+    graph = tutorial_graph(period)
+    graph["process_graph"]["load"]["arguments"].update(id=collection, **load_arguments)
+    return graph
+
+
+def test_the_collection_shows_cdse_band_names_over_earth_search_assets(catalog):
+    assert COLLECTION in catalog.ids() and "SENTINEL2_L2A" in catalog.ids()
+    document = catalog.stac_collection(COLLECTION)
+    names = [band["name"] for band in document["summaries"]["eo:bands"]]
+    assert {"B04", "B08", "SCL"} <= set(names) and "red" not in names
+    assert document["extent"]["spatial"]["bbox"] == [[6.9, 50.4, 7.3, 50.7]]
+    assert document["cube:dimensions"]["bands"]["values"] == names
+
+
+def test_search_pages_to_the_end_and_filters_cloud_cover_in_the_query(catalog, earth_search, tmp_path):
+    source = catalog.get(COLLECTION)
+    assert len(source.search(None, None, None)) == 37  # 19 pages of 2
+    earth_search.queries.clear()
+    cloudy_allowed = graph_for(COLLECTION, ["2021-06-01", "2021-07-01"])
+    cloudy_allowed["process_graph"]["load"]["arguments"]["properties"] = {
+        "eo:cloud_cover": {"process_graph": {"c": {"process_id": "lte", "arguments": {"x": {"from_parameter": "value"}, "y": 5}, "result": True}}}
+    }
+    execute(cloudy_allowed, catalog, catalog.settings, tmp_path)
+    assert earth_search.queries[0]["query"] == {"eo:cloud_cover": {"lte": 5}}
+    june = [pd.Timestamp(day, tz="UTC").to_pydatetime() for day in ("2021-06-01", "2021-07-01")]
+    clear = source.search(None, *june, {"eo:cloud_cover": {"lte": 5}})
+    assert clear and all(item.properties["eo:cloud_cover"] <= 5 for item in clear)
+    assert len(clear) < len(source.search(None, *june))
+
+
+def test_a_pre_baseline_scene_reads_as_on_the_embedded_archive(catalog, data_dir, tmp_path):
+    period = ["2021-06-12", "2021-06-14"]
+    [(remote, _)] = execute(graph_for(COLLECTION, period), catalog, catalog.settings, tmp_path / "remote").files
+    [(local, _)] = execute(graph_for("SENTINEL2_L2A", period), Catalog(Settings(data_dir=data_dir)), Settings(data_dir=data_dir), tmp_path / "local").files
+    np.testing.assert_array_equal(read_tutorial_ndvi(remote), read_tutorial_ndvi(local))
+
+
+def test_the_baseline_04_offset_is_removed_so_reflectances_compare(catalog, data_dir, tmp_path):
+    """The 2021-07-21 item claims baseline 05.00: its digital numbers come out 1000 lower, clipped at 0."""
+    load = {"process_id": "load_collection", "arguments": {"spatial_extent": TUTORIAL_AOI, "temporal_extent": AFTER, "bands": ["B04"]}}
+    save = {"process_id": "save_result", "arguments": {"data": {"from_node": "load"}, "format": "GTiff"}, "result": True}
+    outputs = {}
+    for name, cat in (("remote", catalog), ("local", Catalog(Settings(data_dir=data_dir)))):
+        graph = {"process_graph": {"load": {**load, "arguments": {**load["arguments"], "id": COLLECTION if name == "remote" else "SENTINEL2_L2A"}}, "save": save}}
+        [(path, _)] = execute(graph, cat, cat.settings, tmp_path / name).files
+        with rasterio.open(path) as src:
+            outputs[name] = src.read(1)
+    np.testing.assert_array_equal(outputs["remote"], np.clip(outputs["local"] - 1000, 0, None))
+
+
+def test_an_unreachable_archive_is_a_clear_error_not_a_hang(tmp_path):
+    dead = f"http://127.0.0.1:{free_port()}"
+    settings = Settings(data_dir=tmp_path, collections_file=collections_file(tmp_path / "collections.toml", dead))
+    started = time.monotonic()
+    with pytest.raises(OpenEOError) as raised:
+        execute(graph_for(COLLECTION, AFTER), Catalog(settings), settings, tmp_path)
+    assert time.monotonic() - started < 30
+    assert raised.value.code == "ArchiveUnavailable" and dead in raised.value.message
