@@ -8,10 +8,12 @@ catalog or must hand over a result also takes ``env`` (``ProcessEnv``).
 
 from __future__ import annotations
 
+from terracube.processes import load_stac as load_stac_module
 from terracube.processes import arrays, comparison, cubes, cubes_combine, cubes_filter, load, logic, math, save
 
 IMPLEMENTATIONS = {
     "load_collection": load.load_collection,
+    "load_stac": load_stac_module.load_stac,
     "save_result": save.save_result,
     # cubes
     "filter_bbox": cubes_filter.filter_bbox,

@@ -64,7 +64,12 @@ def load_collection(
     *,
     env: ProcessEnv,
 ):
-    source = env.catalog.get(id)
+    return load_from_source(env.catalog.get(id), spatial_extent, temporal_extent, bands, properties, env)
+
+
+def load_from_source(source, spatial_extent, temporal_extent, bands, properties, env: ProcessEnv):
+    """Search a source's scenes and read them lazily onto the request grid (load_collection, load_stac)."""
+    id = source.id
     _check_extent(spatial_extent)
     _check_bands(source, bands)
     bands = list(bands) if bands else source.band_names
@@ -119,9 +124,6 @@ def load_collection(
     return cube
 
 
-load_collection.check_arguments = check_arguments  # type: ignore[attr-defined]
-
-
 def _collection_extent(source) -> dict:
     west, south, east, north = source.ensure_loaded().extent.spatial.bboxes[0]
     return {"west": west, "south": south, "east": east, "north": north, "crs": 4326}
@@ -160,3 +162,6 @@ def _matches(item, properties: dict) -> bool:
         if value is None or not condition(value=value):
             return False
     return True
+
+
+load_collection.check_arguments = check_arguments  # type: ignore[attr-defined]
