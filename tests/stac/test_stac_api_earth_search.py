@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import time
 
 import numpy as np
+import openeo
 import pandas as pd
 import pytest
 import rasterio
+from rasterio.windows import Window
 
 from terracube.data.catalog import Catalog
 from terracube.errors import OpenEOError
@@ -16,7 +19,7 @@ from terracube.settings import Settings
 
 from tests.conftest import AFTER, TUTORIAL_AOI, read_tutorial_ndvi
 from tests.http_server import StaticServer
-from tests.live_server import free_port
+from tests.live_server import LiveServer, free_port
 from tests.stac.fake_earth_search import FakeEarthSearch, earth_search_items
 from tests.test_tutorial_engine import tutorial_graph
 
@@ -103,3 +106,56 @@ def test_an_unreachable_archive_is_a_clear_error_not_a_hang(tmp_path):
         execute(graph_for(COLLECTION, AFTER), Catalog(settings), settings, tmp_path)
     assert time.monotonic() - started < 30
     assert raised.value.code == "ArchiveUnavailable" and dead in raised.value.message
+
+
+def test_two_adjacent_tiles_of_one_pass_are_mosaicked(data_dir, tmp_path):
+    """The 2021-07-21 scene cut into two overlapping tiles (as 32ULB and its neighbour) reads as one."""
+    sample = data_dir / "sample"
+    items = [i for i in earth_search_items(str(sample / "catalog.json"), "", str(sample)) if i["properties"]["datetime"].startswith("2021-07-21")]
+    [scene] = items
+    tiles = []
+    for name, (col0, col1) in (("west", (0, 700)), ("east", (600, 1236))):
+        tile = copy_item(scene, f"{scene['id']}_{name}")
+        directory = tmp_path / name
+        directory.mkdir()
+        for key, band in (("red", "B04"), ("nir", "B08")):
+            with rasterio.open(next(sample.glob(f"SENTINEL2_L2A/*20210721*/{band}.tif"))) as src:
+                window = Window(col0, 0, col1 - col0, src.height)
+                profile = {**src.profile, "driver": "GTiff", "width": col1 - col0, "transform": src.window_transform(window)}
+                profile.pop("blockxsize", None), profile.pop("blockysize", None), profile.pop("tiled", None)
+                with rasterio.open(directory / f"{band}.tif", "w", **profile) as dst:
+                    dst.write(src.read(1, window=window), 1)
+            tile["assets"][key]["href"] = f"/{name}/{band}.tif"
+        tile["assets"] = {k: v for k, v in tile["assets"].items() if k in ("red", "nir")}
+        tiles.append(tile)
+    with StaticServer(tmp_path) as files:
+        for tile in tiles:
+            for asset in tile["assets"].values():
+                asset["href"] = files.url + asset["href"]
+        with FakeEarthSearch(tiles, [6.9, 50.4, 7.3, 50.7]) as api:
+            settings = Settings(data_dir=tmp_path / "d", collections_file=collections_file(tmp_path / "c.toml", api.url))
+            [(mosaic, _)] = execute(graph_for(COLLECTION, AFTER), Catalog(settings), settings, tmp_path / "mosaic").files
+    [(whole, _)] = execute(graph_for("SENTINEL2_L2A", AFTER), Catalog(Settings(data_dir=data_dir)), Settings(data_dir=data_dir), tmp_path / "whole").files
+    mosaic_ndvi, whole_ndvi = read_tutorial_ndvi(mosaic), read_tutorial_ndvi(whole)
+    assert np.isfinite(mosaic_ndvi).all()  # no gap where the tiles meet
+    np.testing.assert_array_equal(mosaic_ndvi, whole_ndvi)
+
+
+def copy_item(document: dict, new_id: str) -> dict:
+    item = copy.deepcopy(document)
+    item["id"] = new_id
+    return item
+
+
+def test_through_the_official_client_against_a_live_server(earth_search, data_dir, tmp_path):
+    config = collections_file(tmp_path / "collections.toml", earth_search.url)
+    server = LiveServer({"TERRACUBE_DATA_DIR": str(data_dir), "TERRACUBE_COLLECTIONS_FILE": str(config)}).start()
+    try:
+        con = openeo.connect(server.url)
+        assert COLLECTION in con.list_collection_ids()
+        cube = con.load_collection(COLLECTION, spatial_extent=TUTORIAL_AOI, temporal_extent=["2021-06-12", "2021-06-14"], bands=["B04", "B08"])
+        cube.ndvi(nir="B08", red="B04").reduce_dimension(dimension="t", reducer="mean").download(tmp_path / "ndvi.tif")
+    finally:
+        server.stop()
+    ndvi = read_tutorial_ndvi(tmp_path / "ndvi.tif")
+    assert 0.7 < np.nanmean(ndvi) < 0.85
