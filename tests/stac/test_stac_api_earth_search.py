@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import openeo
@@ -159,3 +161,30 @@ def test_through_the_official_client_against_a_live_server(earth_search, data_di
         server.stop()
     ndvi = read_tutorial_ndvi(tmp_path / "ndvi.tif")
     assert 0.7 < np.nanmean(ndvi) < 0.85
+
+
+def test_imagery_that_denies_access_is_a_clear_error(data_dir, tmp_path):
+    """Items found, but every COG answers 403: an openEO error naming the failure, not a 500."""
+
+    class Forbidden(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(403)
+            self.end_headers()
+
+        do_HEAD = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    denied = ThreadingHTTPServer(("127.0.0.1", 0), Forbidden)
+    threading.Thread(target=denied.serve_forever, daemon=True).start()
+    try:
+        sample = data_dir / "sample"
+        items = earth_search_items(str(sample / "catalog.json"), f"http://127.0.0.1:{denied.server_address[1]}", str(sample))
+        with FakeEarthSearch(items, [6.9, 50.4, 7.3, 50.7]) as api:
+            settings = Settings(data_dir=tmp_path, collections_file=collections_file(tmp_path / "c.toml", api.url))
+            with pytest.raises(OpenEOError) as raised:
+                execute(graph_for(COLLECTION, AFTER), Catalog(settings), settings, tmp_path / "out")
+    finally:
+        denied.shutdown()
+    assert raised.value.code == "ArchiveUnavailable" and 400 <= raised.value.status < 600 and "403" in raised.value.message

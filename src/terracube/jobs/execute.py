@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from rasterio.errors import RasterioIOError
+
+from terracube.data.stac_api import ArchiveUnavailable
 from terracube.formats import output_format, write_result
 from terracube.graph.evaluate import evaluate_process_graph
 from terracube.graph.plan import push_down_filters
@@ -39,14 +42,18 @@ def execute(process: dict, catalog: Any, settings: Any, directory: Path, max_pix
     value = evaluate_process_graph(push_down_filters(graph), env=env)
     execution = Execution(directory)
     saved = env.saved_results or []
-    if not saved:
-        # No save_result: the result node's value comes back as JSON, as other backends do.
-        for path in write_result(value, "JSON", {}, directory):
-            execution.files.append((path, "application/json"))
-    for result in saved:
-        fmt = output_format(result.format)
-        for path in write_result(result.data, fmt.name, result.options, directory):
-            execution.files.append((path, fmt.media_type))
+    try:
+        if not saved:
+            # No save_result: the result node's value comes back as JSON, as other backends do.
+            for path in write_result(value, "JSON", {}, directory):
+                execution.files.append((path, "application/json"))
+        for result in saved:
+            fmt = output_format(result.format)
+            for path in write_result(result.data, fmt.name, result.options, directory):
+                execution.files.append((path, fmt.media_type))
+    except RasterioIOError as error:
+        # Pixels are read here, lazily: an archive that fails now is the user's answer, not a bug.
+        raise ArchiveUnavailable(f"Reading the imagery failed: {error}") from None
     execution.seconds = time.perf_counter() - started
     log.info("executed process graph in %.3f s: %s", execution.seconds, [p.name for p, _ in execution.files])
     return execution
