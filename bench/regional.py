@@ -71,6 +71,16 @@ def run_terracube(data_dir: Path, extent: dict, out: Path) -> Path:
     return execution.files[0][0]
 
 
+def run_reference_engine(data_dir: Path, extent: dict, out: Path) -> Path:
+    from reference import run_reference
+
+    from terracube.data.catalog import Catalog
+    from terracube.settings import Settings
+
+    settings = Settings(data_dir=data_dir)
+    return run_reference(process_graph(extent), Catalog(settings), settings, out)
+
+
 def run_handwritten(data_dir: Path, extent: dict, out: Path) -> Path:
     """The limit: one pass per block of rows, reading each date's window once, numpy in float32."""
     import pystac
@@ -119,7 +129,7 @@ def run_handwritten(data_dir: Path, extent: dict, out: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("contender", choices=["terracube", "handwritten", "build"])
+    parser.add_argument("contender", choices=["terracube", "reference", "handwritten", "build"])
     parser.add_argument("--side", type=int, default=5490, help="request side in pixels")
     parser.add_argument("--archive-side", type=int, default=5490)
     parser.add_argument("--dates", type=int, default=12)
@@ -131,7 +141,7 @@ def main() -> None:
         return
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    runner = run_terracube if args.contender == "terracube" else run_handwritten
+    runner = {"terracube": run_terracube, "reference": run_reference_engine, "handwritten": run_handwritten}[args.contender]
     path = runner(data_dir, request_extent(args.side), args.out)
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

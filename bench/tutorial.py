@@ -132,6 +132,7 @@ def measure(data_dir: Path, repeat: int, concurrency: tuple[int, ...], per_clien
             warm = sorted(tutorial_request(url, Path(tmp) / f"warm{i}.tif") for i in range(repeat))
             loads = [concurrent_load(url, clients, per_client) for clients in concurrency]
             limit = sorted(handwritten_ndvi(data_dir, Path(tmp) / f"hand{i}.tif") for i in range(repeat))
+            engines = in_process(data_dir, Path(tmp), repeat)
     finally:
         server.terminate()
         server.wait(10)
@@ -142,7 +143,32 @@ def measure(data_dir: Path, repeat: int, concurrency: tuple[int, ...], per_clien
         "warm_p95": warm[min(len(warm) - 1, int(round(0.95 * len(warm))) - 1)],
         "concurrency": loads,
         "handwritten_median": statistics.median(limit),
+        **engines,
     }
+
+
+def in_process(data_dir: Path, tmp: Path, repeat: int) -> dict:
+    """terracube's engine and openeo-processes-dask on the same graph, in process (no HTTP)."""
+    from reference import run_reference
+
+    from terracube.data.catalog import Catalog
+    from terracube.jobs.execute import execute
+    from terracube.settings import Settings
+
+    settings = Settings(data_dir=data_dir)
+    catalog = Catalog(settings)
+    graph = TUTORIAL_GRAPH["process"]
+    timings: dict[str, list[float]] = {"terracube_in_process": [], "reference_in_process": []}
+    for index in range(repeat + 1):  # the first run of each warms caches and is dropped
+        for name, run in (("terracube_in_process", lambda out: execute(graph, catalog, settings, out)),
+                          ("reference_in_process", lambda out: run_reference(graph, catalog, settings, out))):
+            out = tmp / f"{name}{index}"
+            out.mkdir()
+            started = time.perf_counter()
+            run(out)
+            if index:
+                timings[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in timings.items()}
 
 
 def main() -> None:
