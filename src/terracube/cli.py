@@ -138,9 +138,9 @@ def flood(
             bar.update(task, description=message)
 
         try:
-            if backend is None:
+            if backend is None and collection == "SENTINEL2_L2A":
                 progress("sample archive")
-                build_sample_archive() if collection == "SENTINEL2_L2A" else None
+                build_sample_archive()
             if auto_dates:
                 from terracube.data.catalog import Catalog
 

@@ -51,8 +51,8 @@ class CollectionSource:
                 if self.is_api:
                     from terracube.data.stac_api import open_api
 
-                    settings_timeout = 20.0
-                    self._client = open_api(self.locate(), timeout=settings_timeout, retries=2)
+                    # 20 s per request and two retries: an archive that does not answer fails fast.
+                    self._client = open_api(self.locate(), timeout=20.0, retries=2)
                     self._collection = self._client.get_collection(self.stac_collection_id)
                 else:
                     self._collection, self._items = _read_static(self.locate(), self.stac_collection_id)

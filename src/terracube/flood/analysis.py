@@ -75,11 +75,11 @@ def run_graph_remotely(graph: dict, target: Path, backend: str, auth: str | None
 
 def scenes_used(catalog, request: FloodRequest, period: tuple[str, str]) -> list[str]:
     from terracube.data.grid import bounds_in
-    from terracube.processes.load import _instant
+    from terracube.processes.load import parse_instant
 
     source = catalog.get(request.collection)
     bbox = bounds_in(request.bbox, "EPSG:4326")
-    return [item.id for item in source.search(bbox, _instant(period[0]), _instant(period[1]))]
+    return [item.id for item in source.search(bbox, parse_instant(period[0]), parse_instant(period[1]))]
 
 
 def clearest_day(catalog, request: FloodRequest, around: date, days: int, after_event: bool) -> tuple[str, str]:

@@ -15,7 +15,7 @@ from terracube.errors import BandFilterNotFound, NoDataAvailable, PayloadTooLarg
 from terracube.processes.env import ProcessEnv
 
 
-def _instant(value: str | None) -> datetime | None:
+def parse_instant(value: str | None) -> datetime | None:
     if value is None:
         return None
     stamp = pd.Timestamp(value)
@@ -76,7 +76,7 @@ def load_from_source(source, spatial_extent, temporal_extent, bands, properties,
 
     start, end = (None, None)
     if temporal_extent is not None:
-        start, end = (_instant(temporal_extent[0]), _instant(temporal_extent[1]))
+        start, end = (parse_instant(temporal_extent[0]), parse_instant(temporal_extent[1]))
         if start is not None and end is not None and start >= end:
             raise ProcessParameterInvalid(f"temporal_extent: the start {temporal_extent[0]} is not before the end {temporal_extent[1]}.")
     extent = spatial_extent or _collection_extent(source)
