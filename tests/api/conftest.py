@@ -1,17 +1,22 @@
+"""A live server over the session's sample archive, and the official client connected to it."""
+
+from types import SimpleNamespace
+
 import pytest
 
-from tests.live_server import LiveServer
+from tests.api.server import start_server, stop_server
 
 
 @pytest.fixture(scope="session")
 def server(data_dir):
-    live = LiveServer({"TERRACUBE_DATA_DIR": str(data_dir)}).start()
-    yield live
-    live.stop()
+    url, process = start_server({"TERRACUBE_DATA_DIR": str(data_dir)})
+    yield SimpleNamespace(url=url, process=process)
+    stop_server(process)
 
 
 @pytest.fixture(scope="session")
 def con(server):
     import openeo
 
-    return openeo.connect(server.url)
+    # Generous: a first request may build the sample archive (about half a minute).
+    return openeo.connect(server.url, default_timeout=300)

@@ -1,4 +1,7 @@
-"""The FastAPI application: ``create_app()`` is what ``terracube serve`` and the tests run."""
+"""The FastAPI application: ``create_app()`` is what ``terracube serve`` and the tests run.
+
+Creating the app is cheap and touches no data: the catalog is made on first use (``api.deps``).
+"""
 
 from __future__ import annotations
 
@@ -6,31 +9,46 @@ import logging
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.datastructures import Headers
+from starlette.responses import Response
 
 from terracube import __version__
 from terracube.api import auth, capabilities, collections, processes, processing
 from terracube.api.errors import install_error_handlers
-from terracube.data.catalog import Catalog
 from terracube.settings import Settings, get_settings
 
+# The headers a browser client (the openEO Web Editor, the JS client) must be able to read.
 EXPOSED_HEADERS = ["Location", "OpenEO-Identifier", "OpenEO-Costs", "Link", "Content-Disposition", "Content-Range", "Accept-Ranges"]
+ROUTERS = (capabilities, auth, processes, collections, processing)
+
+
+class OpenEOCORSMiddleware(CORSMiddleware):
+    """CORS as the openEO API asks: the request's origin echoed, credentials allowed, preflights answered 204."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 200:
+            return response
+        headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")}
+        return Response(status_code=204, headers=headers)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = FastAPI(title="terracube", version=__version__, description="A self-hostable openEO backend (openEO API 1.2.0).")
+    app = FastAPI(title=settings.title, version=__version__, description="A self-hostable openEO backend (openEO API 1.2.0).")
     app.state.settings = settings
-    # Creating the catalog is cheap; the sample archive is built on the first request that reads it.
-    app.state.catalog = Catalog(settings)
+    app.state.catalog = None  # created on first use: see terracube.api.deps.app_catalog
+    for module in ROUTERS:
+        app.include_router(module.router)
+    install_error_handlers(app)
+    # Added last, so it is the outermost middleware and every answer (errors included) carries CORS headers.
     app.add_middleware(
-        CORSMiddleware,
+        OpenEOCORSMiddleware,
         allow_origins=["*"],
+        allow_credentials=True,
         allow_methods=["*"],
-        allow_headers=["*"],
+        allow_headers=["*"],  # mirrors what the browser asks for, Authorization included
         expose_headers=EXPOSED_HEADERS,
     )
-    install_error_handlers(app)
-    for module in (capabilities, auth, processes, collections, processing):
-        app.include_router(module.router)
     return app

@@ -15,11 +15,18 @@ def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def endpoints(request: Request) -> list[dict]:
-    """Every route served, generated from the app itself so the list cannot drift."""
-    # The OpenAPI document lists every included route with its methods, however routers are nested.
-    paths = request.app.openapi()["paths"]
-    return [{"path": path, "methods": sorted(m.upper() for m in operations)} for path, operations in sorted(paths.items())]
+HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
+
+
+def endpoints(app) -> list[dict]:
+    """Every openEO route the app serves with its methods, read from the app itself so it cannot drift.
+
+    The app's OpenAPI document is the public, complete list (however routers are nested and
+    prefixed); FastAPI's own /docs and /openapi.json are not in it, and should not be.
+    """
+    paths = app.openapi()["paths"]
+    listed = {path: sorted(m.upper() for m in operations if m in HTTP_METHODS) for path, operations in paths.items()}
+    return [{"path": path, "methods": methods} for path, methods in sorted(listed.items()) if methods]
 
 
 @router.get("/", tags=["capabilities"])
@@ -35,7 +42,7 @@ def capabilities(request: Request) -> dict:
         "title": settings.title,
         "description": "terracube: a self-hostable openEO backend. Its default SENTINEL2_L2A collection is a SIMULATED archive of the Ahr valley, June-August 2021.",
         "production": False,
-        "endpoints": endpoints(request),
+        "endpoints": endpoints(request.app),
         "links": [
             {"rel": "self", "href": f"{url}/", "type": "application/json"},
             {"rel": "conformance", "href": f"{url}/conformance", "type": "application/json"},

@@ -1,47 +1,73 @@
-"""``/collections``: the catalog as STAC collections with the datacube extension."""
+"""``/collections``: the catalog as STAC collections with the datacube extension.
+
+The catalog gives each collection's STAC document; this router only adds the links, absolute and
+built from the request's own base URL, so the documents are right behind any proxy.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import logging
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from terracube.api.capabilities import base_url
+from terracube.api.deps import get_catalog
+from terracube.errors import OpenEOError
 
-router = APIRouter()
+router = APIRouter(tags=["collections"])
+log = logging.getLogger("terracube.api")
+
+OWN_RELS = ("self", "root", "parent")
+QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+# STAC: a license that is not an SPDX id names its terms in a link the provider must give.
+NOT_SPDX = {"proprietary", "various", "other", ""}
 
 
-def _links(request: Request, collection_id: str, document: dict) -> dict:
+def with_links(request: Request, document: dict) -> dict:
+    """The document with our self/root/parent/queryables links (and a license link if it lacks one)."""
     url = base_url(request)
+    collection_id = document["id"]
     own = [
         {"rel": "self", "href": f"{url}/collections/{collection_id}", "type": "application/json"},
         {"rel": "root", "href": f"{url}/", "type": "application/json"},
         {"rel": "parent", "href": f"{url}/collections", "type": "application/json"},
-        {"rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables", "href": f"{url}/collections/{collection_id}/queryables",
-         "type": "application/schema+json"},
+        {"rel": QUERYABLES_REL, "href": f"{url}/collections/{collection_id}/queryables", "type": "application/schema+json"},
     ]
-    kept = [link for link in document.get("links", []) if link.get("rel") not in ("self", "root", "parent")]
-    document["links"] = own + kept
-    return document
+    kept = [link for link in document.get("links", []) if link.get("rel") not in (*OWN_RELS, QUERYABLES_REL)]
+    license_id = str(document.get("license", ""))
+    if license_id not in NOT_SPDX and not any(link.get("rel") == "license" for link in kept):
+        kept.append({"rel": "license", "href": f"https://spdx.org/licenses/{license_id}.html", "type": "text/html"})
+    return {**document, "links": own + kept}
 
 
-@router.get("/collections", tags=["collections"])
-async def collections(request: Request) -> dict:
-    catalog = request.app.state.catalog
-    # Reading a collection may build the sample archive or reach a STAC API: off the event loop.
-    documents = [await run_in_threadpool(catalog.stac_collection, cid) for cid in catalog.ids()]
+@router.get("/collections")
+async def collections(request: Request, catalog=Depends(get_catalog)) -> dict:
+    documents = []
+    for collection_id in catalog.ids():
+        try:
+            # Reading a collection may build the sample archive or reach a STAC API: off the event loop.
+            documents.append(await run_in_threadpool(catalog.stac_collection, collection_id))
+        except OpenEOError as error:
+            # One unreachable archive must not hide the others; GET /collections/{id} reports it.
+            log.warning("collection %s left out of the listing: %s %s", collection_id, error.code, error.message)
     url = base_url(request)
     return {
-        "collections": [_links(request, doc["id"], doc) for doc in documents],
-        "links": [{"rel": "self", "href": f"{url}/collections"}, {"rel": "root", "href": f"{url}/"}],
+        "collections": [with_links(request, document) for document in documents],
+        "links": [
+            {"rel": "self", "href": f"{url}/collections", "type": "application/json"},
+            {"rel": "root", "href": f"{url}/", "type": "application/json"},
+        ],
     }
 
 
-@router.get("/collections/{collection_id}", tags=["collections"])
-async def collection(collection_id: str, request: Request) -> dict:
-    document = await run_in_threadpool(request.app.state.catalog.stac_collection, collection_id)
-    return _links(request, collection_id, document)
+@router.get("/collections/{collection_id}")
+async def collection(collection_id: str, request: Request, catalog=Depends(get_catalog)) -> dict:
+    return with_links(request, await run_in_threadpool(catalog.stac_collection, collection_id))
 
 
-@router.get("/collections/{collection_id}/queryables", tags=["collections"])
-def queryables(collection_id: str, request: Request) -> dict:
-    return request.app.state.catalog.queryables(collection_id)
+@router.get("/collections/{collection_id}/queryables")
+async def queryables(collection_id: str, catalog=Depends(get_catalog)) -> JSONResponse:
+    document = await run_in_threadpool(catalog.queryables, collection_id)
+    return JSONResponse(document, media_type="application/schema+json")

@@ -1,57 +1,69 @@
-"""Synchronous processing (``POST /result``) and validation (``POST /validation``)."""
+"""Synchronous processing (``POST /result``) and validation (``POST /validation``).
+
+Bodies are read as plain JSON, not pydantic models: a process graph may carry any field, and the
+graph room (not the HTTP layer) decides what is wrong with it and says so with the spec's code.
+"""
 
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
+from terracube.api.auth import current_user
+from terracube.api.deps import get_catalog, get_settings
 from terracube.errors import BadRequest, ProcessGraphMissing
 from terracube.graph.validate import collect_errors
 from terracube.jobs.execute import execute_sync
 from terracube.processes.env import ProcessEnv
 
-router = APIRouter()
+router = APIRouter(tags=["processing"], dependencies=[Depends(current_user)])
+
+EMPTY_BODY = 'The request body is empty: send {"process": {"process_graph": {...}}}.'
 
 
-async def json_body(request: Request) -> dict:
+async def json_body(request: Request) -> object | None:
+    """The parsed JSON body, None when there is none; a body that is not JSON is a ``BadRequest``."""
     raw = await request.body()
     if not raw.strip():
-        raise ProcessGraphMissing("The request body is empty: send {\"process\": {\"process_graph\": {...}}}.")
+        return None
     try:
-        body = json.loads(raw)
-    except json.JSONDecodeError as error:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise BadRequest(f"The request body is not valid JSON: {error}.") from None
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object.")
-    return body
 
 
-@router.post("/result", tags=["processing"])
-async def result(request: Request) -> Response:
+def content_disposition(filename: str) -> str:
+    quoted = quote(filename)
+    return f'attachment; filename="{filename}"' if quoted == filename else f"attachment; filename*=utf-8''{quoted}"
+
+
+@router.post("/result")
+async def result(request: Request, settings=Depends(get_settings), catalog=Depends(get_catalog)) -> Response:
     body = await json_body(request)
-    app = request.app
+    if body is None:
+        raise ProcessGraphMissing(EMPTY_BODY)
     # The work runs in a worker thread: the event loop keeps serving other requests meanwhile.
-    answer = await run_in_threadpool(execute_sync, body, app.state.settings, app.state.catalog)
+    answer = await run_in_threadpool(execute_sync, body, settings, catalog)
     headers = {"OpenEO-Costs": "0"}
+    cleanup = BackgroundTask(answer.cleanup) if answer.cleanup else None
     if answer.path is not None:
-        return FileResponse(
-            answer.path,
-            media_type=answer.media_type,
-            filename=answer.filename,
-            headers=headers,
-            background=BackgroundTask(answer.cleanup) if answer.cleanup else None,
-        )
-    return Response(answer.content or b"", media_type=answer.media_type, headers=headers)
+        return FileResponse(answer.path, media_type=answer.media_type, filename=answer.filename, headers=headers, background=cleanup)
+    if answer.filename:
+        headers["Content-Disposition"] = content_disposition(answer.filename)
+    return Response(answer.content or b"", media_type=answer.media_type, headers=headers, background=cleanup)
 
 
-@router.post("/validation", tags=["processing"])
-async def validation(request: Request) -> dict:
+@router.post("/validation")
+async def validation(request: Request, settings=Depends(get_settings), catalog=Depends(get_catalog)) -> dict:
+    """Always 200 with the list of errors (empty for a valid process), as the spec asks."""
     body = await json_body(request)
-    app = request.app
-    env = ProcessEnv(catalog=app.state.catalog, settings=app.state.settings)
+    if body is None:
+        return {"errors": [ProcessGraphMissing(EMPTY_BODY).to_dict()]}
+    env = ProcessEnv(catalog=catalog, settings=settings)
     errors = await run_in_threadpool(collect_errors, body, env=env)
     return {"errors": [error.to_dict() for error in errors]}

@@ -1,0 +1,44 @@
+"""What the routers need from the application: its settings and its one catalog.
+
+The catalog is created on the first request that needs it, never at import or in ``create_app``:
+opening it may mean building the embedded sample archive or reaching a remote STAC API, and a
+server (or a test) that only lists processes should not pay for that. A test may put its own
+catalog on ``app.state.catalog`` before the first request.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from fastapi import FastAPI, Request
+
+from terracube.settings import Settings
+
+_lock = threading.Lock()
+
+
+def app_settings(app: FastAPI) -> Settings:
+    return app.state.settings
+
+
+def app_catalog(app: FastAPI):
+    """The app's catalog (``terracube.data.catalog.Catalog``), created once, on first use."""
+    catalog = getattr(app.state, "catalog", None)
+    if catalog is None:
+        with _lock:
+            catalog = getattr(app.state, "catalog", None)
+            if catalog is None:
+                from terracube.data.catalog import Catalog
+
+                catalog = app.state.catalog = Catalog(app_settings(app))
+    return catalog
+
+
+def get_settings(request: Request) -> Settings:
+    """Dependency: the settings of the app serving this request."""
+    return app_settings(request.app)
+
+
+def get_catalog(request: Request):
+    """Dependency: the catalog of the app serving this request."""
+    return app_catalog(request.app)
