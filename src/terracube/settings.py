@@ -34,6 +34,29 @@ class Settings(BaseSettings):
     dask_scheduler: str | None = None
     title: str = "terracube"
 
+    # Batch jobs (docs/jobs.md).
+    results_root: str | None = None  # a folder or an fsspec URL (s3://...); default <data_dir>/results
+    max_concurrent_jobs: int = Field(default=4, ge=1)  # jobs running at once on this server's cluster
+    max_concurrent_jobs_per_user: int = Field(default=2, ge=1)
+    dask_workers: int = Field(default=1, ge=1)  # LocalCluster size, when no dask_scheduler is set
+    dask_threads_per_worker: int | None = None  # None: one per core
+    dask_processes: bool = False  # False: workers are threads of the API process (starts in about a second)
+    dask_memory_limit: str = "auto"
+    dask_dashboard_address: str | None = None  # e.g. ":8787" to serve Dask's dashboard
+    signing_secret: str | None = None  # shared by all API servers of one deployment; default: a key file
+    result_url_lifetime: int = Field(default=7 * 24 * 3600, ge=60)  # seconds a signed result URL stays valid
+
+    # Remote archives (docs/collections.md).
+    stac_timeout: float = 20.0  # seconds to wait for a STAC API's answer
+    stac_retries: int = 2
+    stac_max_items: int = 10_000  # scenes one search may return before it is refused as too big
+    stac_cache_seconds: float = 3600.0  # how long a remote collection's description is reused
+    stac_error_cache_seconds: float = 30.0  # how long an unreachable archive is not asked again
+    cog_timeout: int = 30  # GDAL's HTTP timeout for reading imagery
+    cog_retries: int = 3
+    # Local folders load_stac may read besides data_dir: the server's disk is not its users'.
+    load_stac_local_dirs: list[Path] = Field(default_factory=list)
+
     @classmethod
     def settings_customise_sources(
         cls,

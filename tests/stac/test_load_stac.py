@@ -39,6 +39,7 @@ def test_a_stac_item_over_http_with_band_and_spatial_filters(catalog, settings, 
 
 
 def test_the_stac_item_of_an_earlier_result_feeds_the_next_graph(catalog, settings, tmp_path):
+    settings = settings.model_copy(update={"load_stac_local_dirs": [tmp_path]})
     [(ndvi_path, _)] = execute(tutorial_graph(AFTER), catalog, settings, tmp_path / "first").files
     with rasterio.open(ndvi_path) as src:
         bounds = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
@@ -55,5 +56,14 @@ def test_the_stac_item_of_an_earlier_result_feeds_the_next_graph(catalog, settin
 
 
 def test_an_unreadable_url_is_a_clear_error(catalog, settings, tmp_path):
-    with pytest.raises(OpenEOError, match="load_stac could not read"):
+    settings = settings.model_copy(update={"load_stac_local_dirs": [tmp_path]})
+    with pytest.raises(OpenEOError, match="load_stac could not read") as raised:
         execute(load_stac_graph(str(tmp_path / "missing.json")), catalog, settings, tmp_path)
+    assert raised.value.status == 400
+
+
+def test_local_paths_outside_the_allowed_folders_are_refused(catalog, settings, tmp_path):
+    (tmp_path / "item.json").write_text("{}")
+    with pytest.raises(OpenEOError, match="outside the directories this server reads from") as raised:
+        execute(load_stac_graph(str(tmp_path / "item.json")), catalog, settings, tmp_path)
+    assert raised.value.code == "ProcessParameterInvalid"

@@ -15,6 +15,7 @@ import rasterio
 from rasterio.windows import Window
 
 from terracube.data.catalog import Catalog
+from terracube.data.properties import Condition
 from terracube.errors import OpenEOError
 from terracube.jobs.execute import execute
 from terracube.settings import Settings
@@ -75,7 +76,7 @@ def test_search_pages_to_the_end_and_filters_cloud_cover_in_the_query(catalog, e
     execute(cloudy_allowed, catalog, catalog.settings, tmp_path)
     assert earth_search.queries[0]["query"] == {"eo:cloud_cover": {"lte": 5}}
     june = [pd.Timestamp(day, tz="UTC").to_pydatetime() for day in ("2021-06-01", "2021-07-01")]
-    clear = source.search(None, *june, {"eo:cloud_cover": {"lte": 5}})
+    clear = source.search(None, *june, [Condition("eo:cloud_cover", "lte", 5)])
     assert clear and all(item.properties["eo:cloud_cover"] <= 5 for item in clear)
     assert len(clear) < len(source.search(None, *june))
 
@@ -187,4 +188,4 @@ def test_imagery_that_denies_access_is_a_clear_error(data_dir, tmp_path):
                 execute(graph_for(COLLECTION, AFTER), Catalog(settings), settings, tmp_path / "out")
     finally:
         denied.shutdown()
-    assert raised.value.code == "ArchiveUnavailable" and 400 <= raised.value.status < 600 and "403" in raised.value.message
+    assert raised.value.code == "ArchiveAccessDenied" and raised.value.status == 502 and "403" in raised.value.message

@@ -1,4 +1,7 @@
-"""load_collection: search a collection's scenes and read them lazily onto the requested grid."""
+"""load_collection: search a collection's scenes and read them lazily onto the requested grid.
+
+``load_from_source`` is the one path from a STAC source to a cube; ``load_stac`` takes it too.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +9,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pandas as pd
-from odc.stac import configure_rio
 
+from terracube.data.crs import shared_crs, utm_crs
 from terracube.data.grid import bounds_in, geobox_for_extent
-from terracube.data.load import gdal_environment, load_items
-from terracube.data.signing import url_signer
+from terracube.data.load import load_items, read_options
+from terracube.data.properties import conditions, matches
 from terracube.errors import BandFilterNotFound, NoDataAvailable, PayloadTooLarge, ProcessParameterInvalid
 from terracube.processes.env import ProcessEnv
 
@@ -69,54 +72,72 @@ def load_collection(
 
 def load_from_source(source, spatial_extent, temporal_extent, bands, properties, env: ProcessEnv):
     """Search a source's scenes and read them lazily onto the request grid (load_collection, load_stac)."""
-    id = source.id
     _check_extent(spatial_extent)
     _check_bands(source, bands)
     bands = list(bands) if bands else source.band_names
+    bbox, start, end = request_window(spatial_extent, temporal_extent)
+    items = find_items(source, bbox, start, end, properties, temporal_extent)
+    geobox = request_grid(source, items, spatial_extent, bbox, bands)
+    check_size(env, len(items), bands, geobox)
+    env.logger.info("load %s: %d scenes, %d bands, %s pixels in %s", source.id, len(items), len(bands), geobox.shape, geobox.crs)
+    return read_cube(source, items, {band: source.asset_key(band) for band in bands}, geobox, env)
 
+
+def request_window(spatial_extent, temporal_extent):
+    """The WGS84 box (None: anywhere) and the half-open time interval [start, end) of a load."""
     start, end = (None, None)
     if temporal_extent is not None:
         start, end = (parse_instant(temporal_extent[0]), parse_instant(temporal_extent[1]))
         if start is not None and end is not None and start >= end:
             raise ProcessParameterInvalid(f"temporal_extent: the start {temporal_extent[0]} is not before the end {temporal_extent[1]}.")
-    extent = spatial_extent or _collection_extent(source)
-    bbox = bounds_in(extent, "EPSG:4326")
-    items = source.search(bbox, start, end, stac_query(properties) if properties else None)
+    bbox = bounds_in(spatial_extent, "EPSG:4326") if spatial_extent else None
+    return bbox, start, end
+
+
+def find_items(source, bbox, start, end, properties, temporal_extent) -> list:
+    items = source.search(bbox, start, end, conditions(properties) if properties else None)
     if properties:
-        # The STAC query narrows the search where it can; the callbacks decide, item by item.
-        items = [item for item in items if _matches(item, properties)]
+        # The STAC search narrows where it can; the callbacks decide, item by item.
+        items = [item for item in items if matches(item.properties, properties)]
     if not items:
         raise NoDataAvailable(
-            f"No scenes of '{id}' intersect the requested area {[round(v, 5) for v in bbox]}"
-            f" between {temporal_extent[0] if temporal_extent else '-'} and {temporal_extent[1] if temporal_extent else '-'}"
+            f"No scenes of '{source.id}' intersect the requested area"
+            + (f" {[round(v, 5) for v in bbox]}" if bbox else "")
+            + f" between {temporal_extent[0] if temporal_extent else '-'} and {temporal_extent[1] if temporal_extent else '-'}"
             + (" with the requested properties" if properties else "") + "."
         )
+    return items
 
+
+def request_grid(source, items, spatial_extent, bbox, bands):
+    """The grid a load lands on: the extent (or the scenes' union) in the collection's native CRS,
+    or the CRS the scenes share, or the UTM zone of the centre; at the finest requested band's resolution."""
+    extent = spatial_extent or _items_extent(items)
+    crs = source.native_crs or shared_crs(items) or utm_crs(bbox or bounds_in(extent, "EPSG:4326"))
     # Bands at 20 and 60 m are resampled onto the finest requested band's grid.
     resolution = min(source.band_resolution(band) for band in bands)
-    geobox = geobox_for_extent(extent, source.native_crs or utm_crs(bbox), resolution)
-    pixels = len(bands) * len(items) * geobox.shape[0] * geobox.shape[1]
+    return geobox_for_extent(extent, crs, resolution)
+
+
+def check_size(env: ProcessEnv, scenes: int, bands: list, geobox) -> None:
+    pixels = len(bands) * scenes * geobox.shape[0] * geobox.shape[1]
     if env.max_pixels is not None and pixels > env.max_pixels:
         raise PayloadTooLarge(
-            f"This request would read {pixels:,} pixels ({len(items)} scenes x {len(bands)} bands x "
+            f"This request would read {pixels:,} pixels ({scenes} scenes x {len(bands)} bands x "
             f"{geobox.shape[1]} x {geobox.shape[0]}), more than the {env.max_pixels:,} allowed for synchronous "
             "processing. Use a smaller extent, or run it as a batch job (POST /jobs)."
         )
-    env.logger.info("load_collection %s: %d scenes, %d bands, %s pixels", id, len(items), len(bands), geobox.shape)
+
+
+def read_cube(source, items, assets: dict[str, str], geobox, env: ProcessEnv):
+    """The lazy cube of ``assets`` ({band: asset key}) of ``items`` on ``geobox``, read as the source says."""
     chunk = env.settings.chunk_size if env.settings is not None else 1024
+    bands = list(assets)
     config = source.config
-    if config is not None and (config.gdal_options or config.credentials):
-        configure_rio(cloud_defaults=True, **gdal_environment(config.gdal_options, config.credentials))
-    harmonize = {band for band in bands if source.is_reflectance(band)} if config and config.harmonize_baseline else set()
-    cube = load_items(
-        items,
-        {band: source.asset_key(band) for band in bands},
-        geobox,
-        chunk,
-        harmonize=harmonize,
-        patch_url=url_signer(config.sign) if config and config.sign else None,
-        resolutions={band: source.band_resolution(band) for band in bands},
-    )
+    harmonize = {assets[band] for band in bands if source.is_reflectance(band)} if config and config.harmonize_baseline else set()
+    nodata = {assets[band]: source.band_nodata(band) for band in bands if source.band_nodata(band) is not None}
+    options = read_options(config, env.settings, label=source.id, harmonize_assets=harmonize, nodata=nodata)
+    cube = load_items(items, assets, geobox, chunk, options, resolutions={band: source.band_resolution(band) for band in bands})
     # ndvi's defaults ("nir", "red") and filter_bands by common name resolve through this map.
     cube.attrs["common_names"] = {
         meta["common_name"]: meta["name"] for meta in source.band_metadata if meta.get("common_name") and meta["name"] in bands
@@ -124,44 +145,14 @@ def load_from_source(source, spatial_extent, temporal_extent, bands, properties,
     return cube
 
 
-def _collection_extent(source) -> dict:
-    west, south, east, north = source.ensure_loaded().extent.spatial.bboxes[0]
+def _items_extent(items) -> dict:
+    """Without a spatial extent, a load covers the scenes it found (not the collection's whole extent)."""
+    boxes = [item.bbox for item in items if item.bbox]
+    if not boxes:
+        raise ProcessParameterInvalid("The scenes found have no bounding box: give a spatial_extent.")
+    west, south = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    east, north = max(b[2] for b in boxes), max(b[3] for b in boxes)
     return {"west": west, "south": south, "east": east, "north": north, "crs": 4326}
-
-
-_STAC_OPERATORS = {"eq": "eq", "neq": "neq", "lt": "lt", "lte": "lte", "gt": "gt", "gte": "gte"}
-
-
-def stac_query(properties: dict) -> dict | None:
-    """Translate simple property conditions (``lte(value, 20)``) into a STAC API ``query``."""
-    query: dict = {}
-    for name, condition in properties.items():
-        graph = getattr(condition, "graph", None)
-        if graph is None or len(graph.nodes) != 1:
-            continue
-        node = graph.result_node
-        operator = _STAC_OPERATORS.get(node.process_id)
-        arguments = node.arguments
-        if operator and arguments.get("x") == {"from_parameter": "value"} and isinstance(arguments.get("y"), (int, float, str)):
-            query.setdefault(name, {})[operator] = arguments["y"]
-    return query or None
-
-
-def utm_crs(bbox: tuple[float, float, float, float]) -> str:
-    """The UTM zone of a WGS84 box's centre, for archives without one native CRS."""
-    lon = (bbox[0] + bbox[2]) / 2
-    lat = (bbox[1] + bbox[3]) / 2
-    zone = int((lon + 180) // 6) + 1
-    return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
-
-
-def _matches(item, properties: dict) -> bool:
-    """Each property condition is a callback with parameter ``value``; all must hold."""
-    for name, condition in properties.items():
-        value = item.properties.get(name)
-        if value is None or not condition(value=value):
-            return False
-    return True
 
 
 load_collection.check_arguments = check_arguments  # type: ignore[attr-defined]

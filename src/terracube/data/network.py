@@ -1,0 +1,157 @@
+"""Talking to archives over the network: timeouts, retries, and what a failure tells the user.
+
+Every STAC request goes through a ``requests`` session with a connect and read timeout and a
+bounded number of retries; every COG read runs in a GDAL environment with its own timeouts (see
+``reader``). Whatever goes wrong ends as an openEO error that names the archive (its URL without
+query string, which may hold a token) and what it answered:
+
+- ``ArchiveUnavailable`` (HTTP 502): the archive could not be reached, answered with an error
+  (5xx, 404 for something the collections file names), or sent something that is not STAC;
+- ``ArchiveUnavailable`` (HTTP 504): the archive did not answer within the timeout;
+- ``ArchiveAccessDenied`` (HTTP 502): the archive refused access (401/403): credentials missing
+  or wrong in the server's configuration.
+
+These are 5xx because the user's request was fine and the server could not do its part; the
+status says "an upstream failed", and the message says which and why. A 500 stays reserved for
+bugs. ``load_stac`` is different: there the user chose the URL, so a document it cannot read is
+the user's ``ProcessParameterInvalid`` (400), see ``processes/load_stac.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from terracube.errors import OpenEOError
+
+
+
+class ArchiveUnavailable(OpenEOError):
+    code = "ArchiveUnavailable"
+    status = 502
+
+
+class ArchiveAccessDenied(OpenEOError):
+    code = "ArchiveAccessDenied"
+    status = 502
+
+
+def setting(settings: Any, name: str) -> Any:
+    """A setting's value; the data room is also used without settings (tests, scripts): then the default."""
+    if settings is not None and hasattr(settings, name):
+        return getattr(settings, name)
+    from terracube.settings import Settings
+
+    return Settings.model_fields[name].get_default(call_default_factory=True)
+
+
+def redact(url: str) -> str:
+    """A URL fit for an error message or a log: no query string (SAS tokens, signatures), no user info."""
+    if not isinstance(url, str) or "://" not in url:
+        return str(url)
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def redact_text(text: str) -> str:
+    """Every URL inside a message, redacted."""
+    return re.sub(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+", lambda m: redact(m.group(0)), str(text))
+
+
+def retry_policy(retries: int) -> Retry:
+    """Retry what is worth retrying, quickly: refused/reset connections and 429/502/503/504.
+
+    Read timeouts are not retried (a server that did not answer in time would make the user wait
+    twice), nor other statuses (a 403 or a 500 will say the same again). ``Retry-After`` is not
+    honoured, so an archive cannot make a request wait longer than the configured timeout.
+    """
+    return Retry(
+        total=retries,
+        connect=retries,
+        read=0,
+        status=retries,
+        other=0,
+        backoff_factor=0.5,
+        status_forcelist=(429, 502, 503, 504),
+        allowed_methods=None,  # STAC searches are POSTs and idempotent
+        respect_retry_after_header=False,
+        raise_on_status=False,
+    )
+
+
+def timeouts(settings: Any) -> tuple[float, float]:
+    read = float(setting(settings, "stac_timeout"))
+    return (min(read, 10.0), read)
+
+
+def retries(settings: Any) -> int:
+    return int(setting(settings, "stac_retries"))
+
+
+def http_session(retries: int, headers: dict[str, str] | None = None) -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry_policy(retries))
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    if headers:
+        session.headers.update(headers)
+    return session
+
+
+def headers_from_environment(names: dict[str, str], what: str) -> dict[str, str]:
+    """``{"Authorization": "MY_TOKEN_VARIABLE"}`` -> the header with the variable's value."""
+    headers = {}
+    for header, variable in names.items():
+        if variable in os.environ:
+            headers[header] = os.environ[variable]
+    return headers
+
+
+def failure(error: BaseException, url: str, doing: str) -> OpenEOError:
+    """The openEO error for a failed request to an archive (requests' and pystac-client's errors)."""
+    from pystac_client.exceptions import APIError
+
+    where = redact(url)
+    if isinstance(error, OpenEOError):
+        return error
+    if isinstance(error, requests.Timeout) or "timed out" in str(error).lower():
+        return ArchiveUnavailable(f"{doing} at {where} timed out: the archive did not answer in time. Try again later.", status=504)
+    status = getattr(error, "status_code", None)
+    if status is None and isinstance(error, requests.HTTPError) and error.response is not None:
+        status = error.response.status_code
+    if status in (401, 403):
+        return ArchiveAccessDenied(
+            f"{doing} at {where} was refused (HTTP {status}): the archive denies access. "
+            "The server's credentials for this archive are missing or wrong; tell its operator."
+        )
+    if status is not None:
+        return ArchiveUnavailable(f"{doing} at {where} failed: the archive answered HTTP {status}. {_detail(error)}".strip())
+    if isinstance(error, (requests.ConnectionError, OSError)) or _CONNECTION.search(str(error)):
+        return ArchiveUnavailable(f"{doing} at {where} failed: the archive could not be reached ({_reason(error)}).")
+    if isinstance(error, APIError):
+        return ArchiveUnavailable(f"{doing} at {where} failed: {redact_text(str(error))[:300]}")
+    return ArchiveUnavailable(f"{doing} at {where} failed: {type(error).__name__}: {redact_text(str(error))[:300]}")
+
+
+_CONNECTION = re.compile(r"Max retries exceeded|Connection refused|NewConnectionError|NameResolutionError|Connection reset|RemoteDisconnected")
+
+
+def _detail(error: BaseException) -> str:
+    text = redact_text(str(error)).strip()
+    return text[:300] if text and not text.isdigit() else ""
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error)
+    for marker in ("Connection refused", "Name or service not known", "No route to host", "Temporary failure in name resolution",
+                   "Connection reset", "Max retries exceeded"):
+        if marker in text:
+            return marker.lower() if marker != "Max retries exceeded" else "no answer after retries"
+    return redact_text(text)[:200]
