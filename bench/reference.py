@@ -9,25 +9,19 @@ engines, not of the I/O.
 from __future__ import annotations
 
 import importlib
-import inspect
 from pathlib import Path
 
 
 def registry(catalog, settings, out: Path, saved: list):
-    from openeo_pg_parser_networkx import ProcessRegistry
     from openeo_pg_parser_networkx.process_registry import Process
-    from openeo_processes_dask.process_implementations.core import process
 
+    from terracube.conformance.reference import registry as reference_registry
     from terracube.formats import write_result
     from terracube.processes.env import ProcessEnv
     from terracube.processes.load import load_collection as terracube_load
 
-    implementations = importlib.import_module("openeo_processes_dask.process_implementations")
     specs = importlib.import_module("openeo_processes_dask.specs")
-    reg = ProcessRegistry(wrap_funcs=[process])
-    for name, function in inspect.getmembers(implementations, inspect.isfunction):
-        if hasattr(specs, name):
-            reg[name] = Process(spec=getattr(specs, name), implementation=function)
+    reg = reference_registry()
 
     def load_collection(id, spatial_extent=None, temporal_extent=None, bands=None, properties=None, **kwargs):
         extent = spatial_extent.model_dump() if hasattr(spatial_extent, "model_dump") else spatial_extent

@@ -1,4 +1,4 @@
-"""Fixtures for the process tests: small labelled cubes, and the official-case tally."""
+"""Fixtures for the process tests: small labelled cubes."""
 
 from __future__ import annotations
 
@@ -7,27 +7,6 @@ import pytest
 import xarray as xr
 
 from tests.processes.helpers import make_cube
-
-_TALLY: dict[str, list[int]] = {}
-
-
-@pytest.fixture(scope="session")
-def official_results() -> dict[str, list[int]]:
-    """process id -> [passed, run] for the official cases, printed at the end of the session."""
-    return _TALLY
-
-
-def pytest_terminal_summary(terminalreporter):
-    if not _TALLY:
-        return
-    terminalreporter.section("official openEO test cases: passed / run per process")
-    line = []
-    for process_id in sorted(_TALLY):
-        passed, run = _TALLY[process_id]
-        line.append(f"{process_id} {passed}/{run}")
-    total = sum(p for p, _ in _TALLY.values()), sum(r for _, r in _TALLY.values())
-    terminalreporter.write_line(", ".join(line))
-    terminalreporter.write_line(f"total {total[0]}/{total[1]} (the rest are the documented strict xfails/skips)")
 
 
 @pytest.fixture

@@ -88,3 +88,41 @@ def if_(value: Any, accept: Any, reject: Any = None) -> Any:
     if isinstance(condition, xr.DataArray) or isinstance(accept, xr.DataArray) or isinstance(reject, xr.DataArray):
         return xr.where(condition, accept, reject, keep_attrs=True)
     return np.where(condition, accept, reject)
+
+
+# --- reducers: all and any -------------------------------------------------------------------
+
+
+def _reduce_truth(data: Any, ignore_nodata: bool, want_all: bool) -> Any:
+    """``all``/``any`` over a list (None is no-data) or along the last dimension of an array."""
+    from terracube.processes.arrays import as_labeled
+
+    labeled = as_labeled(data)
+    if isinstance(labeled, xr.DataArray):
+        dim = labeled.dims[-1]
+        true, valid, nullable = _truth(labeled)
+        false = valid & ~true
+        decided = false.any(dim) if want_all else true.any(dim)
+        if ignore_nodata or not nullable:
+            return ~decided if want_all else decided
+        unknown = (~valid).any(dim)
+        result = (~decided if want_all else decided).astype(np.float32)
+        return result.where(decided | ~unknown)
+    values = [python_scalar(v) for v in labeled]
+    known = [bool(v) for v in values if v is not None]
+    decisive = (False in known) if want_all else (True in known)
+    if decisive:
+        return not want_all
+    if not ignore_nodata and len(known) < len(values):
+        return None
+    return want_all
+
+
+def all_(data: Any, ignore_nodata: bool = True) -> Any:
+    """openEO ``all`` (named ``all_`` so the builtin survives); an empty array is true."""
+    return _reduce_truth(data, ignore_nodata, want_all=True)
+
+
+def any_(data: Any, ignore_nodata: bool = True) -> Any:
+    """openEO ``any`` (named ``any_`` so the builtin survives); an empty array is false."""
+    return _reduce_truth(data, ignore_nodata, want_all=False)

@@ -240,3 +240,8 @@ XARRAY_REDUCERS = {
     "sd": _SD[0],
     "variance": _VARIANCE[0],
 }
+
+
+def nan() -> float:
+    """openEO ``nan`` (a proposal): not a number, as a JSON value can't be."""
+    return float("nan")
