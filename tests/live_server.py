@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -18,13 +19,13 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, env: dict[str, str]):
-        self.port = free_port()
+    def __init__(self, env: dict[str, str], port: int | None = None):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env}
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60) -> "LiveServer":
+    def start(self, timeout: float = 90) -> "LiveServer":
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "terracube.api.app:create_app", "--factory",
              "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
@@ -42,10 +43,17 @@ class LiveServer:
         self.stop()
         raise RuntimeError("terracube did not answer /health in time")
 
+    def kill(self) -> None:
+        """``kill -9``: no shutdown handler runs, exactly like a crash or the OOM killer."""
+        if self.process and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
     def stop(self) -> None:
+        """A clean shutdown (SIGTERM), as a service manager does; running jobs go back to the queue."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(10)
+                self.process.wait(30)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self.kill()

@@ -13,7 +13,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from terracube import __version__
-from terracube.api import auth, capabilities, collections, processes, processing
+from terracube.api import auth, capabilities, collections, jobs, processes, processing
 from terracube.api.errors import install_error_handlers
 from terracube.settings import Settings, get_settings
 
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.catalog = None  # created on first use: see terracube.api.deps.app_catalog
     for module in ROUTERS:
         app.include_router(module.router)
+    jobs.install(app)  # the /jobs routes, and the job service started with the app's lifespan
     install_error_handlers(app)
     # Added last, so it is the outermost middleware and every answer (errors included) carries CORS headers.
     app.add_middleware(

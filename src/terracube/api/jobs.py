@@ -1,0 +1,349 @@
+"""Batch jobs (openEO API 1.2): ``/jobs`` and everything under it.
+
+HTTP only: the job service (``request.app.state.jobs``, a ``terracube.jobs.JobService``) does the
+work. Every handler is a plain ``def``, so FastAPI runs it in its thread pool and the event loop
+never waits on the database. Result downloads are authorised by their signed URL alone, so
+``download_files`` (and a browser, curl, GDAL) fetch them without credentials.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import Any, Optional
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from terracube.api.auth import User, current_user
+from terracube.errors import BadRequest, OpenEOError, ProcessGraphMissing
+from terracube.jobs.errors import (
+    BudgetInvalid,
+    FileNotFound,
+    JobLocked,
+    JobNotFinished,
+    JobNotStarted,
+    NoDataForUpdate,
+    PropertyNotEditable,
+)
+from terracube.jobs.results import (
+    ITEM_DOCUMENT,
+    estimate,
+    job_document,
+    job_summary,
+    log_entry,
+    partial_document,
+    results_document,
+)
+from terracube.jobs.store import ACTIVE, LOG_LEVELS
+
+router = APIRouter(tags=["batch jobs"])
+
+EDITABLE = ("title", "description", "process", "plan", "budget", "log_level")
+READ_ONLY = ("id", "status", "progress", "created", "updated", "costs", "usage")
+
+
+def install(app: FastAPI) -> None:
+    """Serve batch jobs in ``app``: the routes, and the job service started and stopped with it.
+
+    The service (store, recovery, Dask cluster or client) starts inside the app's lifespan,
+    around whatever lifespan the app already has, and ends up in ``app.state.jobs``.
+    """
+    from terracube.jobs import JobService
+
+    app.include_router(router)
+    previous = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: Any):
+        state = application.state
+        service = JobService(state.settings)
+        await run_in_threadpool(service.start)
+        state.jobs = service
+        try:
+            async with previous(application) as inner:
+                yield inner
+        finally:
+            await run_in_threadpool(service.close)
+
+    app.router.lifespan_context = lifespan
+
+
+def jobs_service(request: Request):
+    service = getattr(request.app.state, "jobs", None)
+    if service is None:
+        raise OpenEOError("Batch jobs are not available on this server.", code="FeatureUnsupported", status=501)
+    return service
+
+
+def app_catalog(request: Request):
+    """The app's one catalog (created on first use by the api room's ``deps``)."""
+    try:
+        from terracube.api.deps import app_catalog as shared
+    except ImportError:  # pragma: no cover - an app without deps: keep one on app.state
+        state = request.app.state
+        if getattr(state, "catalog", None) is None:
+            from terracube.data.catalog import Catalog
+
+            state.catalog = Catalog(state.settings)
+        return state.catalog
+    return shared(request.app)
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _check_process(request: Request, process: Any) -> dict:
+    from terracube.graph.validate import collect_errors
+    from terracube.processes.env import ProcessEnv
+
+    if not isinstance(process, dict) or not isinstance(process.get("process_graph"), dict):
+        raise ProcessGraphMissing("A batch job needs a process: {\"process\": {\"process_graph\": {...}}}.")
+    env = ProcessEnv(catalog=app_catalog(request), settings=request.app.state.settings)
+    errors = collect_errors(process, env=env)
+    if errors:
+        # The first error is the answer; a graph is rejected when the job is created, not when it starts.
+        raise errors[0]
+    return process
+
+
+def _check_fields(body: dict) -> dict:
+    fields: dict[str, Any] = {}
+    for name in ("title", "description", "plan"):
+        if name in body:
+            if body[name] is not None and not isinstance(body[name], str):
+                raise BadRequest(f"'{name}' must be a string or null.")
+            fields[name] = body[name]
+    if "budget" in body:
+        budget = body["budget"]
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
+            raise BudgetInvalid(budget)
+        fields["budget"] = budget
+    if "log_level" in body:
+        if body["log_level"] not in LOG_LEVELS:
+            raise BadRequest(f"'log_level' must be one of {', '.join(LOG_LEVELS)}.")
+        fields["log_level"] = body["log_level"]
+    return fields
+
+
+@router.post("/jobs", status_code=201)
+def create_job(request: Request, body: dict[str, Any] = Body(...), user: User = Depends(current_user)) -> Response:
+    service = jobs_service(request)
+    process = _check_process(request, body.get("process"))
+    fields = _check_fields(body)
+    fields.setdefault("log_level", "info")
+    options = {k: v for k, v in body.items() if k not in EDITABLE}
+    job = service.store.create(user.user_id, process, options=options or None, **fields)
+    service.store.add_log(job.id, "debug", "Job created; its process graph is valid.")
+    location = f"{base_url(request)}/jobs/{job.id}"
+    return Response(status_code=201, headers={"Location": location, "OpenEO-Identifier": job.id})
+
+
+@router.get("/jobs")
+def list_jobs(
+    request: Request,
+    limit: Optional[int] = Query(None, ge=1),
+    offset: int = Query(0, ge=0),
+    user: User = Depends(current_user),
+) -> dict:
+    service = jobs_service(request)
+    jobs, total = service.store.list(user.user_id, limit=limit, offset=offset)
+    url = f"{base_url(request)}/jobs"
+    links: list[dict] = []
+    if limit is not None:
+        links.append({"rel": "first", "href": f"{url}?{urlencode({'limit': limit})}", "type": "application/json"})
+        if offset + limit < total:
+            links.append({"rel": "next", "href": f"{url}?{urlencode({'limit': limit, 'offset': offset + limit})}", "type": "application/json"})
+        if offset > 0:
+            links.append({"rel": "prev", "href": f"{url}?{urlencode({'limit': limit, 'offset': max(0, offset - limit)})}", "type": "application/json"})
+    return {"jobs": [job_summary(job, base_url(request)) for job in jobs], "links": links}
+
+
+@router.get("/jobs/{job_id}")
+def describe_job(request: Request, job_id: str, user: User = Depends(current_user)) -> dict:
+    service = jobs_service(request)
+    return job_document(service.store.get(job_id, user.user_id), base_url(request))
+
+
+@router.patch("/jobs/{job_id}", status_code=204)
+def update_job(request: Request, job_id: str, body: dict[str, Any] = Body(...), user: User = Depends(current_user)) -> Response:
+    service = jobs_service(request)
+    job = service.store.get(job_id, user.user_id)
+    for name in body:
+        if name in READ_ONLY:
+            raise PropertyNotEditable(name)
+    if not any(name in body for name in EDITABLE):
+        raise NoDataForUpdate()
+    if job.status in ACTIVE:
+        raise JobLocked(job_id, job.status)
+    fields = _check_fields(body)
+    if "process" in body:
+        fields["process"] = _check_process(request, body["process"])
+    service.store.update(job_id, **fields)
+    return Response(status_code=204)
+
+
+@router.delete("/jobs/{job_id}", status_code=204)
+def delete_job(request: Request, job_id: str, user: User = Depends(current_user)) -> Response:
+    service = jobs_service(request)
+    service.store.get(job_id, user.user_id)
+    service.delete_job(job_id)
+    return Response(status_code=204)
+
+
+@router.post("/jobs/{job_id}/results", status_code=202)
+def start_job(request: Request, job_id: str, user: User = Depends(current_user)) -> Response:
+    service = jobs_service(request)
+    service.store.get(job_id, user.user_id)
+    service.start_job(job_id)  # no effect on a queued or running job, as the spec says
+    return Response(status_code=202)
+
+
+@router.delete("/jobs/{job_id}/results", status_code=204)
+def cancel_job(request: Request, job_id: str, user: User = Depends(current_user)) -> Response:
+    service = jobs_service(request)
+    service.store.get(job_id, user.user_id)
+    service.cancel_job(job_id)
+    return Response(status_code=204)
+
+
+def _finished_job(service, job_id: str, user_id: str | None):
+    job = service.store.get(job_id, user_id)
+    if job.status == "finished":
+        return job
+    if job.status == "error":
+        entry = service.store.last_error(job_id)
+        body = log_entry(entry) if entry else {"id": "0", "level": "error", "message": "The job failed."}
+        # 424 with the last error, as the spec prescribes for a failed job.
+        raise _Failed(body)
+    if job.status in ACTIVE:
+        raise JobNotFinished(job_id, job.status)
+    raise JobNotStarted(job_id, job.status)
+
+
+class _Failed(Exception):
+    def __init__(self, entry: dict):
+        self.entry = entry
+
+
+@router.get("/jobs/{job_id}/results")
+def list_results(request: Request, job_id: str, partial: bool = False, user: User = Depends(current_user)) -> Response:
+    service = jobs_service(request)
+    if partial:
+        job = service.store.get(job_id, user.user_id)
+        if job.status in ACTIVE or job.status == "canceled":
+            # Results appear all at once when a job finishes: until then there is nothing partial to show.
+            return JSONResponse(partial_document(job, base_url(request)), headers={"OpenEO-Costs": "0"})
+    try:
+        job = _finished_job(service, job_id, user.user_id)
+    except _Failed as failed:
+        return JSONResponse(failed.entry, status_code=424)
+    document = results_document(job, base_url(request), service.signer)
+    return JSONResponse(document, headers={"OpenEO-Costs": "0"}, media_type="application/json")
+
+
+@router.get(f"/jobs/{{job_id}}/results/{ITEM_DOCUMENT}")
+def signed_results(request: Request, job_id: str, expires: Optional[str] = None, signature: Optional[str] = None) -> Response:
+    """The results document behind the ``canonical`` link: signed, so it needs no credentials."""
+    service = jobs_service(request)
+    service.signer.verify(job_id, ITEM_DOCUMENT, expires, signature)
+    try:
+        job = _finished_job(service, job_id, None)
+    except _Failed as failed:
+        return JSONResponse(failed.entry, status_code=424)
+    return JSONResponse(results_document(job, base_url(request), service.signer), media_type="application/geo+json")
+
+
+@router.get("/jobs/{job_id}/results/assets/{filename:path}")
+@router.head("/jobs/{job_id}/results/assets/{filename:path}", include_in_schema=False)
+def download_asset(
+    request: Request, job_id: str, filename: str, expires: Optional[str] = None, signature: Optional[str] = None
+) -> Response:
+    service = jobs_service(request)
+    service.signer.verify(job_id, filename, expires, signature)
+    try:
+        job = _finished_job(service, job_id, None)
+    except _Failed:
+        raise JobNotFinished(job_id, "error") from None
+    asset = next((a for a in (job.results or {}).get("assets", []) if a["name"] == filename), None)
+    if asset is None:
+        raise FileNotFound(filename)
+    path = service.storage.local_path(job_id, filename)
+    if path is not None:
+        # Starlette's FileResponse answers Range requests (206, multipart) and HEAD.
+        return FileResponse(path, media_type=asset["type"], filename=filename.rsplit("/", 1)[-1])
+    return _remote_file(service.storage, job_id, filename, asset["type"], request)
+
+
+def _remote_file(storage, job_id: str, filename: str, media_type: str, request: Request) -> Response:
+    """A result on an object store, streamed with single-range support."""
+    size = storage.size(job_id, filename)
+    if size is None:
+        raise FileNotFound(filename)
+    start, end, status = 0, size - 1, 200
+    header = request.headers.get("range")
+    if header and header.startswith("bytes=") and "," not in header:
+        first, _, last = header[6:].partition("-")
+        try:
+            if first:
+                start, end = int(first), min(int(last) if last else size - 1, size - 1)
+            else:
+                start, end = max(0, size - int(last)), size - 1
+        except ValueError:
+            start, end = 0, size - 1
+        else:
+            if start > end or start >= size:
+                return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+            status = 206
+    headers = {"Accept-Ranges": "bytes", "Content-Length": str(end - start + 1), "Content-Disposition": f'attachment; filename="{filename.rsplit("/", 1)[-1]}"'}
+    if status == 206:
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers, media_type=media_type)
+
+    def chunks():
+        with storage.open(job_id, filename) as handle:
+            handle.seek(start)
+            remaining = end - start + 1
+            while remaining > 0:
+                block = handle.read(min(1 << 20, remaining))
+                if not block:
+                    break
+                remaining -= len(block)
+                yield block
+
+    return StreamingResponse(chunks(), status_code=status, headers=headers, media_type=media_type)
+
+
+@router.get("/jobs/{job_id}/logs")
+def job_logs(
+    request: Request,
+    job_id: str,
+    offset: Optional[str] = None,
+    level: Optional[str] = None,
+    limit: Optional[int] = Query(None, ge=1),
+    user: User = Depends(current_user),
+) -> dict:
+    service = jobs_service(request)
+    job = service.store.get(job_id, user.user_id)
+    if level not in (None, "", *LOG_LEVELS):
+        raise BadRequest(f"'level' must be one of {', '.join(LOG_LEVELS)}.")
+    # The effective level is the higher of the job's log_level and the one asked for.
+    stored = job.log_level or "info"
+    wanted = level or "debug"
+    effective = max(stored, wanted, key=LOG_LEVELS.index)
+    entries = service.store.logs(job_id, offset=offset, level=effective, limit=limit)
+    links = []
+    if limit is not None and len(entries) == limit:
+        query = urlencode({"offset": entries[-1].id, "limit": limit, **({"level": level} if level else {})})
+        links.append({"rel": "next", "href": f"{base_url(request)}/jobs/{job_id}/logs?{query}", "type": "application/json"})
+    return {"level": effective, "logs": [log_entry(entry) for entry in entries], "links": links}
+
+
+@router.get("/jobs/{job_id}/estimate")
+def estimate_job(request: Request, job_id: str, user: User = Depends(current_user)) -> dict:
+    service = jobs_service(request)
+    job = service.store.get(job_id, user.user_id)
+    return estimate(job.process, app_catalog(request), request.app.state.settings)

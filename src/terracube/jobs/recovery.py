@@ -1,0 +1,98 @@
+"""After a crash: make the store and the results root agree with what is really running.
+
+Every API server that runs jobs registers in ``job_servers`` and beats a heartbeat; a job it
+submitted to Dask carries its id as ``owner``. A server is dead when its row is gone, when it ran
+on this host and its process no longer exists (a ``kill -9`` is seen at once on restart), or when
+its heartbeat is older than ``STALE`` (another host). For the jobs of dead servers:
+
+* ``running``: marked ``error`` with a log entry that says why. Not rerun: the crash may have been
+  the job's own doing (memory), and rerunning it automatically could take the server down again.
+  Starting it again is one request (``job.start()``).
+* ``queued`` (claimed, not yet started): released to the queue, to run again.
+
+Temporary result folders of jobs nobody alive is running, and result folders of jobs that did not
+finish, are deleted: no partial result is ever served.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import timedelta
+from terracube.jobs.storage import TMP_MARK, ResultStorage
+from terracube.jobs.store import ACTIVE, JobStore, utcnow
+
+log = logging.getLogger("terracube.jobs")
+
+RESTARTED = "terracube restarted while this job was running; its work was lost. Start the job again."
+STALE = timedelta(seconds=60)
+HEARTBEAT_SECONDS = 5.0
+HOST = socket.gethostname()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def live_servers(store: JobStore, me: str | None = None) -> set[str]:
+    now = utcnow()
+    alive = set()
+    for server in store.servers():
+        if server.id == me:
+            alive.add(server.id)
+        elif server.host == HOST:
+            if server.pid != os.getpid() and pid_alive(server.pid) and now - server.heartbeat < STALE * 10:
+                alive.add(server.id)
+        elif now - server.heartbeat < STALE:
+            alive.add(server.id)
+    return alive
+
+
+def recover(store: JobStore, storage: ResultStorage, me: str | None = None) -> dict[str, list[str]]:
+    """Fail or release the jobs of dead servers, forget those servers, clean the results root."""
+    alive = live_servers(store, me)
+    report: dict[str, list[str]] = {"failed": [], "released": [], "removed": []}
+    for job in store.with_status(ACTIVE):
+        if job.owner is None or job.owner in alive:
+            continue
+        if job.status == "running":
+            if store.transition(job.id, ["running"], "error", attempt=job.attempt, finished_at=utcnow()):
+                store.add_log(job.id, "error", RESTARTED, code="ServerRestarted")
+                report["failed"].append(job.id)
+        elif store.requeue(job.id, ["queued"]):
+            report["released"].append(job.id)
+    for server in store.servers():
+        if server.id not in alive:
+            store.forget_server(server.id)
+    jobs = {job.id: job for job in store.with_status(("created", "queued", "running", "canceled", "finished", "error"))}
+    for name in storage.names():
+        job_id = name.split(TMP_MARK)[0]
+        if not job_id.startswith("j-"):
+            continue
+        job = jobs.get(job_id)
+        busy = job is not None and job.status in ACTIVE and job.owner in alive
+        if TMP_MARK in name and not busy:
+            storage.discard(name)
+            report["removed"].append(name)
+        elif TMP_MARK not in name and (job is None or job.status != "finished") and not busy:
+            storage.discard(name)
+            report["removed"].append(name)
+    for job_id in report["failed"]:
+        log.warning("job %s was running in a terracube server that stopped: marked error", job_id)
+    if report["released"] or report["removed"]:
+        log.info("recovery: released %s, removed %s", report["released"], report["removed"][:10])
+    return report
+
+
+def server_identity() -> tuple[str, str, int]:
+    import secrets
+
+    return f"{HOST}:{os.getpid()}:{secrets.token_hex(4)}", HOST, os.getpid()
+

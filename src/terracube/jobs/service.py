@@ -1,0 +1,399 @@
+"""The job service: the API side of batch jobs, between the store and Dask.
+
+One background thread (the *manager*) owns every status change after ``queued``: it submits
+queued jobs to Dask within the concurrency limits, turns the workers' events (started, log
+records, progress) into store updates, and finishes jobs when their futures complete. HTTP
+handlers only read the store, create and queue jobs, and cancel; the API's event loop never waits
+on a job.
+
+Several API servers may share one database (uvicorn workers, replicas): a server claims a
+queued job in the store before submitting it, so each job runs once, and only the owner handles
+its events. Restart behaviour is ``recovery.py``'s: jobs running in a server that died end in
+``error`` with a log entry, queued ones run. On a clean shutdown, running jobs are stopped and
+put back in the queue instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from concurrent.futures import CancelledError
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from terracube.jobs.signing import UrlSigner
+from terracube.jobs.recovery import HEARTBEAT_SECONDS, recover, server_identity
+from terracube.jobs.storage import ResultStorage, results_root
+from terracube.jobs.store import ACTIVE, JobStore, utcnow
+from terracube.jobs.worker import TOPIC, JobTask, cancel_event_name, run_job
+
+log = logging.getLogger("terracube.jobs")
+
+SHUTDOWN = "terracube was shut down while this job was running; it is queued again and runs when terracube starts."
+
+
+@dataclass
+class Active:
+    """A job submitted to Dask by this server."""
+
+    job_id: str
+    attempt: int
+    user_id: str
+    tmp_name: str
+    future: Any = None
+    submitted: float = field(default_factory=time.monotonic)
+    started: int = 0
+    logs_received: int = 0
+
+
+class JobService:
+    def __init__(self, settings: Any):
+        self.settings = settings
+        self.store: JobStore | None = None
+        self.storage = ResultStorage(results_root(settings))
+        self.signer: UrlSigner | None = None
+        self.id, self.host, self.pid = server_identity()
+        self.client = None
+        self.cluster = None
+        self.max_jobs = max(1, settings.max_concurrent_jobs)
+        self.max_jobs_per_user = max(1, settings.max_concurrent_jobs_per_user)
+        self._active: dict[str, Active] = {}
+        self._stopping: dict[tuple[str, int], Active] = {}
+        self._lock = threading.RLock()
+        self._inbox: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._cancel_events: list[tuple[float, str, int]] = []
+        self._connecting = False
+        self.dask_error: str | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self, settings: Any | None = None) -> "JobService":
+        """Open the store, recover from a crash, start the manager; Dask connects in the background."""
+        if settings is not None:
+            self.settings = settings
+        self.store = JobStore.from_settings(self.settings)
+        self.store.migrate()
+        self.signer = UrlSigner.from_settings(self.settings)
+        self.store.register_server(self.id, self.host, self.pid)
+        recover(self.store, self.storage, me=self.id)
+        self._spawn(self._manage, "terracube-jobs")
+        if self.store.with_status(["queued"]):
+            self.connect()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(10)
+        with self._lock:
+            for active in list(self._active.values()):
+                self._stop_on_cluster(active)
+                if self.store.requeue(active.job_id, ACTIVE):
+                    self.store.add_log(active.job_id, "warning", SHUTDOWN)
+            self._active.clear()
+        if self.store is not None:
+            self.store.forget_server(self.id)
+        for closeable in (self.client, self.cluster):
+            try:
+                if closeable is not None:
+                    closeable.close()
+            except Exception:
+                log.debug("closing %s failed", closeable, exc_info=True)
+        if self.store is not None:
+            self.store.close()
+
+    def _spawn(self, target, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    # --- Dask ------------------------------------------------------------------------------
+    def connect(self) -> None:
+        """Start connecting to Dask, once: on the first job, not with the server (a LocalCluster costs a second)."""
+        with self._lock:
+            if self._connecting:
+                return
+            self._connecting = True
+        self._spawn(self._connect, "terracube-dask-connect")
+
+    def _connect(self) -> None:
+        """Connect to ``TERRACUBE_DASK_SCHEDULER`` or start a LocalCluster; retry until it works."""
+        from distributed import Client, LocalCluster
+
+        address = getattr(self.settings, "dask_scheduler", None)
+        delay = 1.0
+        while not self._stop.is_set():
+            try:
+                if address:
+                    client = Client(address, set_as_default=False, timeout="20s")
+                else:
+                    processes = self.settings.dask_processes
+                    if not processes:
+                        # In-process workers log through this process's handlers: keep them to warnings.
+                        logging.getLogger("distributed").setLevel(logging.WARNING)
+                    self.cluster = LocalCluster(
+                        n_workers=self.settings.dask_workers,
+                        threads_per_worker=self.settings.dask_threads_per_worker,
+                        processes=processes,
+                        memory_limit=self.settings.dask_memory_limit,
+                        dashboard_address=self.settings.dask_dashboard_address,
+                        silence_logs=logging.WARNING,
+                    )
+                    client = Client(self.cluster, set_as_default=False)
+                client.subscribe_topic(TOPIC, lambda event: self._inbox.put(("event", event[1])))
+                self.client = client
+                self.dask_error = None
+                log.info("jobs run on Dask scheduler %s", client.scheduler.address)
+                self._inbox.put(("dispatch",))
+                return
+            except Exception as error:
+                self.dask_error = f"{type(error).__name__}: {error}"
+                log.warning("cannot reach the Dask scheduler %s (%s); retrying in %.0f s", address or "(local)", error, delay)
+                if delay == 1.0:  # say it once per outage in every waiting job's log, not only the server's
+                    for job in self.store.with_status(["queued"]):
+                        message = f"The Dask scheduler {address or '(local cluster)'} cannot be reached ({self.dask_error}); the job waits for it."
+                        self.store.add_log(job.id, "warning", message, attempt=job.attempt)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 30)
+
+    def wait_ready(self, timeout: float = 60) -> bool:
+        self.connect()
+        deadline = time.monotonic() + timeout
+        while self.client is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.client is not None
+
+    # --- the manager thread ----------------------------------------------------------------
+    def wake(self) -> None:
+        self._inbox.put(("dispatch",))
+
+    def _manage(self) -> None:
+        last_dispatch = last_beat = 0.0
+        while not self._stop.is_set():
+            if time.monotonic() - last_beat > HEARTBEAT_SECONDS:
+                last_beat = time.monotonic()
+                try:
+                    self.store.heartbeat(self.id)
+                    # Other servers die too: their jobs are failed or released, as at startup.
+                    recover(self.store, self.storage, me=self.id)
+                    if self.client is not None and self._cancel_events:
+                        self._clear_cancel_events()
+                    if not self._connecting and self.store.with_status(["queued"]):
+                        self.connect()  # released by a dead server, or queued by another one
+                except Exception:
+                    log.exception("heartbeat or recovery failed")
+            try:
+                message = self._inbox.get(timeout=0.5)
+            except queue.Empty:
+                message = None
+            try:
+                if message is not None and message[0] == "event":
+                    self._on_event(message[1])
+                elif message is not None and message[0] == "done":
+                    self._on_done(*message[1:])
+                if message is None or message[0] == "dispatch" or time.monotonic() - last_dispatch > 2:
+                    self._dispatch()
+                    last_dispatch = time.monotonic()
+            except Exception:
+                log.exception("the job manager failed handling %s", message and message[0])
+
+    def _dispatch(self) -> None:
+        if self.client is None:
+            return
+        with self._lock:
+            if len(self._active) >= self.max_jobs:
+                return
+            per_user = Counter(self.store.active_by_user())
+            for job in self.store.with_status(["queued"]):
+                if len(self._active) >= self.max_jobs:
+                    break
+                if job.owner is not None or job.id in self._active or per_user[job.user_id] >= self.max_jobs_per_user:
+                    continue
+                if self.store.claim(job.id, job.attempt, self.id):
+                    self._submit(job)
+                    per_user[job.user_id] += 1
+
+    def _submit(self, job) -> None:
+        tmp_name = self.storage.tmp_name(job.id)
+        task = JobTask(job.id, job.attempt, job.process, self.settings, self.storage.root, tmp_name)
+        active = Active(job.id, job.attempt, job.user_id, tmp_name)
+        key = f"terracube-job-{job.id}-{job.attempt}-{self.id.rsplit(':', 1)[-1]}"
+        active.future = self.client.submit(run_job, task, key=key, pure=False)
+        self._active[job.id] = active
+        active.future.add_done_callback(lambda future: self._inbox.put(("done", job.id, job.attempt, future)))
+        self.store.add_log(job.id, "debug", f"Submitted to the Dask scheduler {self.client.scheduler.address}.", attempt=job.attempt)
+
+    def _on_event(self, message: dict) -> None:
+        job_id, attempt, kind = message.get("job_id"), message.get("attempt"), message.get("kind")
+        with self._lock:
+            ours = (job_id in self._active and self._active[job_id].attempt == attempt) or (job_id, attempt) in self._stopping
+        if not ours:
+            return  # another server's job on a shared scheduler, or a run this server gave up
+        when = datetime.fromtimestamp(message.get("time") or time.time(), timezone.utc)
+        if kind == "log":
+            with self._lock:
+                active = self._active.get(job_id)
+                if active is not None:
+                    active.logs_received += 1
+            self.store.add_log(
+                job_id, message.get("level", "info"), str(message.get("message", "")), attempt=attempt,
+                node_id=message.get("node_id"), code=message.get("code"), time=when,
+            )
+        elif kind == "started":
+            active = self._active.get(job_id)
+            if active is not None:
+                active.started += 1
+                if active.started > 1:
+                    self.store.add_log(job_id, "warning", f"The Dask worker running this job was lost; Dask started it again on {message.get('worker')}.", attempt=attempt)
+            self.store.transition(job_id, ["queued"], "running", attempt=attempt, started_at=when, progress=0.0)
+        elif kind == "progress":
+            self.store.transition(job_id, ["running"], "running", attempt=attempt, progress=float(message.get("progress", 0)))
+
+    def _on_done(self, job_id: str, attempt: int, future: Any) -> None:
+        with self._lock:
+            stopped = self._stopping.pop((job_id, attempt), None)
+            active = self._active.get(job_id)
+            current = active is not None and active.attempt == attempt and active.future is future
+        outcome = self._outcome(future)
+        if current and stopped is None:
+            self._await_logs(active, outcome.get("logs_sent", 0))
+            with self._lock:
+                current = self._active.get(job_id) is active  # not canceled meanwhile
+                if current:
+                    del self._active[job_id]
+        if stopped is not None or not current:
+            # Canceled, deleted or superseded: whatever it wrote goes.
+            if outcome.get("tmp_name"):
+                self.storage.discard(outcome["tmp_name"])
+            return
+        self._finish(active, outcome)
+        self.wake()
+
+    def _await_logs(self, active: Active, expected: int, timeout: float = 3.0) -> None:
+        """Handle the job's log events still on their way (they travel apart from the result)."""
+        deadline, later = time.monotonic() + timeout, []
+        while active.logs_received < expected and time.monotonic() < deadline:
+            try:
+                message = self._inbox.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if message[0] == "event":
+                self._on_event(message[1])
+            else:
+                later.append(message)
+        for message in later:
+            self._inbox.put(message)
+
+    def _outcome(self, future: Any) -> dict:
+        try:
+            return future.result(timeout=60)
+        except CancelledError:
+            return {"ok": False, "error": {"code": "Internal", "message": "The Dask cluster canceled this job's task (a lost scheduler connection or a cluster restart)."}}
+        except Exception as error:
+            name = type(error).__name__
+            if name == "KilledWorker":
+                message = f"The Dask workers running this job died repeatedly ({error}); it may need more memory than a worker has."
+            else:
+                message = f"The job could not run on the Dask cluster: {name}: {error}"
+            return {"ok": False, "error": {"code": "Internal", "message": message}}
+
+    def _finish(self, active: Active, outcome: dict) -> None:
+        job_id, attempt = active.job_id, active.attempt
+        usage = outcome.get("usage")
+        now = utcnow()
+        if outcome.get("ok"):
+            try:
+                self.storage.publish(outcome["tmp_name"], job_id)
+            except Exception as error:
+                log.exception("could not move the results of %s into place", job_id)
+                outcome = {"ok": False, "error": {"code": "StorageFailure", "message": f"The results could not be stored: {error}"}}
+        if outcome.get("ok"):
+            results = {"assets": outcome.get("assets", []), "derived_from": outcome.get("derived_from", [])}
+            done = self.store.transition(job_id, ACTIVE, "finished", attempt=attempt, progress=100.0, finished_at=now, usage=usage, results=results)
+            if done:
+                names = ", ".join(a["name"] for a in results["assets"]) or "no files"
+                self.store.add_log(job_id, "info", f"Job finished: {names}.", attempt=attempt)
+            else:
+                self.storage.discard(job_id)
+        elif outcome.get("canceled"):
+            self.store.transition(job_id, ACTIVE, "canceled", attempt=attempt, finished_at=now, usage=usage)
+        else:
+            error = outcome.get("error") or {}
+            self.store.add_log(
+                job_id, "error", error.get("message") or "The job failed.", attempt=attempt, code=error.get("code"), node_id=error.get("node_id")
+            )
+            self.store.transition(job_id, ACTIVE, "error", attempt=attempt, finished_at=now, usage=usage)
+        if job_id not in self._active:
+            self.storage.discard_partial(job_id)
+
+    # --- requests from the API -------------------------------------------------------------
+    def start_job(self, job_id: str) -> bool:
+        """created/finished/error/canceled -> queued; discards earlier results. False if already active."""
+        attempt = self.store.queue(job_id)
+        if attempt is None:
+            return False
+        # Queued first, so the old results stop being served before they are deleted.
+        self.storage.discard(job_id)
+        self.connect()
+        self.store.add_log(job_id, "info", "Job queued." + ("" if self.client else " Waiting for the Dask cluster."), attempt=attempt)
+        self.wake()
+        return True
+
+    def cancel_job(self, job_id: str) -> None:
+        """Stop the work on the cluster; a running job becomes canceled, a queued one created again."""
+        with self._lock:
+            job = self.store.get(job_id)
+            if job.status not in ACTIVE:
+                return
+            active = self._active.pop(job_id, None)
+            if active is not None:
+                self._stop_on_cluster(active)
+                self._stopping[(job_id, active.attempt)] = active
+            status = "canceled" if job.status == "running" else "created"
+            if self.store.transition(job_id, ACTIVE, status, attempt=job.attempt, finished_at=utcnow() if status == "canceled" else None):
+                self.store.add_log(job_id, "info", "Job canceled by the user." if status == "canceled" else "Job taken out of the queue by the user.", attempt=job.attempt)
+        self.wake()
+
+    def delete_job(self, job_id: str) -> None:
+        self.cancel_job(job_id)
+        self.store.delete(job_id)
+        self.storage.discard(job_id)
+        with self._lock:
+            pending = any(key[0] == job_id for key in self._stopping)
+        if not pending:
+            self.storage.discard_partial(job_id)
+
+    def _stop_on_cluster(self, active: Active) -> None:
+        if self.client is None or active.future is None:
+            return
+        try:
+            from distributed import Event
+
+            Event(cancel_event_name(active.job_id, active.attempt), client=self.client).set()
+            self._cancel_events.append((time.monotonic(), active.job_id, active.attempt))
+            active.future.cancel()
+        except Exception:
+            log.warning("could not cancel job %s on the cluster", active.job_id, exc_info=True)
+
+    def _clear_cancel_events(self) -> None:
+        """Cancel events live on the scheduler; a few minutes is long enough for any worker to see one."""
+        from distributed import Event
+
+        with self._lock:
+            old = [entry for entry in self._cancel_events if time.monotonic() - entry[0] > 300]
+            self._cancel_events = [entry for entry in self._cancel_events if entry not in old]
+        for _, job_id, attempt in old:
+            try:
+                Event(cancel_event_name(job_id, attempt), client=self.client).clear()
+            except Exception:
+                pass
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            active = list(self._active)
+        return {"dask": getattr(self.client, "scheduler", None) and self.client.scheduler.address, "active_jobs": active, "dask_error": self.dask_error}

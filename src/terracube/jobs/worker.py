@@ -1,0 +1,258 @@
+"""What runs on a Dask worker for one batch job: ``run_job``, a pure function of its ``JobTask``.
+
+It calls the one execution path (``terracube.jobs.execute.execute``) into a temporary directory
+under the results root and returns a description of what it wrote; the API side moves the
+directory into place and records the outcome. The worker never touches the job database: it
+reports ``started``, log records and progress as Dask events (topic ``terracube-jobs``), so a
+worker needs the data and the results root, never database credentials.
+
+The graph's own dask computations run on the same cluster through a client dedicated to this
+job, from a thread of its own. That client is what makes cancel real: when the API sets the
+job's cancel ``Event``, the watcher cancels the client's futures and closes it, so the cluster
+stops working on the job within a task's time.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import shutil
+import tempfile
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from terracube.errors import OpenEOError
+from terracube.jobs.assets import derived_from, describe_file
+from terracube.jobs.storage import ResultStorage
+
+TOPIC = "terracube-jobs"
+log = logging.getLogger("terracube.jobs")
+
+_LEVELS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning"}
+_catalogs: dict[str, Any] = {}
+_catalogs_lock = threading.Lock()
+
+
+@dataclass
+class JobTask:
+    job_id: str
+    attempt: int
+    process: dict
+    settings: Any  # terracube.settings.Settings: plain data, pickles to the worker
+    results_root: str
+    tmp_name: str
+
+
+class JobCanceled(Exception):
+    pass
+
+
+def cancel_event_name(job_id: str, attempt: int) -> str:
+    return f"terracube-cancel-{job_id}-{attempt}"
+
+
+def catalog_for(settings: Any):
+    """One catalog per worker process and settings: a static catalog is read once, not per job."""
+    from terracube.data.catalog import Catalog
+
+    key = settings.model_dump_json() if hasattr(settings, "model_dump_json") else repr(settings)
+    with _catalogs_lock:
+        if key not in _catalogs:
+            _catalogs[key] = Catalog(settings)
+        return _catalogs[key]
+
+
+class _Reporter:
+    """Sends the job's events to the API through the scheduler; never raises."""
+
+    def __init__(self, task: JobTask, worker: Any):
+        self.task = task
+        self.worker = worker
+        self.logs_sent = 0
+
+    def send(self, kind: str, **payload: Any) -> None:
+        message = {"kind": kind, "job_id": self.task.job_id, "attempt": self.task.attempt, "time": time.time(), **payload}
+        try:
+            self.worker.log_event(TOPIC, message)
+        except Exception:  # the scheduler going away must not turn a result into an error
+            log.debug("could not report %s for %s", kind, self.task.job_id, exc_info=True)
+
+    def log(self, level: str, message: str, node_id: str | None = None, code: str | None = None) -> None:
+        self.logs_sent += 1
+        self.send("log", level=level, message=message, node_id=node_id, code=code)
+
+
+class _ThreadLogHandler(logging.Handler):
+    """Forwards terracube's log records from the job's own thread into the job's log."""
+
+    def __init__(self, reporter: _Reporter, thread_id: int):
+        super().__init__(logging.INFO)
+        self.reporter = reporter
+        self.thread_id = thread_id
+        self.loading = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread != self.thread_id:
+            return
+        level = _LEVELS.get(record.levelno, "error")
+        node_id = getattr(record, "node_id", None)
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = str(record.msg)
+        self.reporter.log(level, message, node_id=node_id)
+        if record.name == "terracube.process" and not self.loading:
+            self.loading = True  # a process reports (load_collection found its scenes): pixels come next
+            self.reporter.send("progress", progress=10.0)
+
+
+def _usage(started: float, cpu_start: float) -> dict[str, Any]:
+    duration = time.monotonic() - started
+    cpu = max(0.0, time.process_time() - cpu_start)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {
+        "cpu": {"value": round(cpu, 3), "unit": "cpu-seconds"},
+        "duration": {"value": round(duration, 3), "unit": "seconds"},
+        "memory": {"value": round(peak_mb * duration, 1), "unit": "mb-seconds"},
+    }
+
+
+def _set_current_client(client: Any) -> None:
+    """Make ``client`` the one dask computations in *this thread* go to, without global config.
+
+    ``Client.as_current`` would also set ``scheduler="dask.distributed"`` in the process-wide
+    dask config, which would redirect other threads' work (``/result`` in the same process)."""
+    try:
+        from distributed.client import _current_client
+
+        _current_client.set(client)
+    except ImportError:  # pragma: no cover - an older/newer distributed: fall back to the public API
+        client.as_current().__enter__()
+
+
+def run_job(task: JobTask) -> dict[str, Any]:
+    from distributed import Client, Event, Future, get_worker, secede
+
+    worker = get_worker()
+    reporter = _Reporter(task, worker)
+    started, cpu_start = time.monotonic(), time.process_time()
+    reporter.send("started", worker=str(worker.address))
+    reporter.log("info", f"Job started on Dask worker {worker.address} (run {task.attempt}).")
+    key = worker.get_current_task()
+    # This task only waits: give its thread slot back so the graph's tasks can use it.
+    secede()
+    storage = ResultStorage(task.results_root)
+    directory = Path(storage.location(task.tmp_name)) if storage.local else Path(tempfile.mkdtemp(prefix="terracube-job-"))
+    # A retry after a lost worker starts clean: nothing of the dead run is published.
+    shutil.rmtree(directory, ignore_errors=True)
+    outcome: dict[str, Any] = {}
+    succeeded = False
+    client = Client(worker.scheduler.address, set_as_default=False, timeout="30s")
+    cancel = Event(cancel_event_name(task.job_id, task.attempt), client=client)
+
+    ready = threading.Event()
+
+    def work() -> None:
+        _set_current_client(client)
+        ready.wait(10)  # until the log handler knows this thread
+        try:
+            catalog = catalog_for(task.settings)
+            reporter.log("info", "Evaluating the process graph.")
+            execution = execute_graph(task, catalog, directory)
+            reporter.send("progress", progress=90.0)
+            assets = [describe_file(path, path.relative_to(directory).as_posix(), media) for path, media in execution.files]
+            outcome.update(ok=True, assets=assets, derived_from=derived_from(task.process, catalog))
+        except BaseException as error:  # reported, never raised: a user error is not a worker failure
+            outcome.update(ok=False, error=error)
+
+    thread = threading.Thread(target=work, name=f"terracube-job-{task.job_id}", daemon=True)
+    handler = None
+    try:
+        thread.start()
+        handler = _ThreadLogHandler(reporter, thread.ident)
+        _attach(handler)
+        ready.set()
+        canceled = False
+        while thread.is_alive():
+            thread.join(0.5)
+            if thread.is_alive() and not canceled and (cancel.is_set() or _released(worker, key)):
+                canceled = True
+                reporter.log("info", "Cancel requested: stopping the job's computations on the cluster.")
+                client.cancel([Future(key, client) for key in list(client.futures)], force=True)
+                client.close(timeout=10)
+                thread.join(30)
+                break
+        if canceled:
+            return {"ok": False, "canceled": True, "usage": _usage(started, cpu_start)}
+        if not outcome.get("ok"):
+            return {**_failure(outcome.get("error"), task, started, cpu_start), "logs_sent": reporter.logs_sent}
+        if not storage.local:
+            storage.upload(directory, task.tmp_name)
+        succeeded = True
+        result = {"ok": True, "tmp_name": task.tmp_name, "assets": outcome["assets"], "derived_from": outcome["derived_from"]}
+        # How many log events were sent: the API waits for them, so "Job finished" is the last entry.
+        return {**result, "usage": _usage(started, cpu_start), "logs_sent": reporter.logs_sent}
+    except BaseException as error:
+        return {**_failure(error, task, started, cpu_start), "logs_sent": reporter.logs_sent}
+    finally:
+        if handler is not None:
+            _detach(handler)
+        try:
+            client.close(timeout=10)
+        except Exception:
+            pass
+        if not succeeded or not storage.local:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _released(worker: Any, key: Any) -> bool:
+    """Whether the scheduler no longer wants this task: its client (the API) canceled it or went away."""
+    try:
+        state = worker.state.tasks.get(key)
+        return state is None or state.state in ("cancelled", "released", "forgotten")
+    except Exception:
+        return False
+
+
+def execute_graph(task: JobTask, catalog: Any, directory: Path):
+    """The one path /result takes too; batch jobs have no pixel limit."""
+    from terracube.jobs.execute import execute
+
+    directory.mkdir(parents=True, exist_ok=True)
+    return execute(task.process, catalog, task.settings, directory, max_pixels=None)
+
+
+def _failure(error: BaseException | None, task: JobTask, started: float, cpu_start: float) -> dict[str, Any]:
+    if isinstance(error, OpenEOError):
+        detail = {"code": error.code, "message": error.message, "node_id": getattr(error, "node_id", None)}
+    else:
+        # A bug or an infrastructure problem: one clear line for the user, the traceback for the operator.
+        log.error("job %s failed:\n%s", task.job_id, "".join(traceback.format_exception(error)) if error else "no outcome")
+        name = type(error).__name__ if error else "Error"
+        detail = {"code": "Internal", "message": f"The job failed on the server: {name}: {error}", "node_id": None}
+    return {"ok": False, "error": detail, "usage": _usage(started, cpu_start)}
+
+
+_attached: list[logging.Handler] = []
+_attach_lock = threading.Lock()
+
+
+def _attach(handler: logging.Handler) -> None:
+    logger = logging.getLogger("terracube")
+    with _attach_lock:
+        if logger.getEffectiveLevel() > logging.INFO:
+            # Records below the logger's level are never created; jobs want the INFO ones.
+            logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
+        _attached.append(handler)
+
+
+def _detach(handler: logging.Handler) -> None:
+    with _attach_lock:
+        logging.getLogger("terracube").removeHandler(handler)
+        if handler in _attached:
+            _attached.remove(handler)
