@@ -162,3 +162,28 @@ def test_stac_missing_credentials_are_a_clear_access_error(stac_api, cogs, tmp_p
     error = raised.value
     assert error.code == "ArchiveAccessDenied" and error.status == 502
     assert "401" in error.message and private.url in error.message and "B04.tif" in error.message
+
+
+# --- load_stac of a STAC API collection --------------------------------------------------------
+
+def test_load_stac_searches_a_stac_api_collection_like_load_collection(stac_api, es_catalog, es_settings):
+    from terracube.processes.load_stac import load_stac
+
+    env = ProcessEnv(catalog=es_catalog, settings=es_settings)
+    stac_api.requests.clear()
+    cube = load_stac(f"{stac_api.url}/collections/sentinel-2-l2a", spatial_extent=window(),
+                     temporal_extent=["2021-07-21", "2021-07-22"], bands=["red"], env=env)
+    search = stac_api.searches[-1]  # (the first, of one item, told which assets the collection has)
+    assert search["datetime"].startswith("2021-07-21") and search["bbox"]  # pushed down, not a crawl of the API
+    assert cube.bands.values.tolist() == ["red"] and cube.t.size == 1
+    expected = load(es_catalog, es_settings, ["2021-07-21", "2021-07-22"], bands=["B04"])
+    assert cube.odc.geobox == expected.odc.geobox
+    np.testing.assert_array_equal(cube.values, expected.values)
+
+
+def test_load_stac_of_a_stac_api_root_asks_for_a_collection(stac_api, es_catalog, es_settings):
+    from terracube.processes.load_stac import load_stac
+
+    with pytest.raises(OpenEOError, match="collections/<id>") as raised:
+        load_stac(stac_api.url, spatial_extent=window(), env=ProcessEnv(catalog=es_catalog, settings=es_settings))
+    assert raised.value.status == 400

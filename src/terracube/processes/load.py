@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from terracube.data.crs import shared_crs, utm_crs
+from terracube.data.crs import item_crs, shared_crs, utm_crs
 from terracube.data.grid import bounds_in, geobox_for_extent
 from terracube.data.load import load_items, read_options
 from terracube.data.properties import conditions, matches
@@ -112,8 +112,9 @@ def find_items(source, bbox, start, end, properties, temporal_extent) -> list:
 def request_grid(source, items, spatial_extent, bbox, bands):
     """The grid a load lands on: the extent (or the scenes' union) in the collection's native CRS,
     or the CRS the scenes share, or the UTM zone of the centre; at the finest requested band's resolution."""
-    extent = spatial_extent or _items_extent(items)
-    crs = source.native_crs or shared_crs(items) or utm_crs(bbox or bounds_in(extent, "EPSG:4326"))
+    crs = source.native_crs or shared_crs(items)
+    extent = spatial_extent or _items_extent(items, crs)
+    crs = crs or utm_crs(bbox or bounds_in(extent, "EPSG:4326"))
     # Bands at 20 and 60 m are resampled onto the finest requested band's grid.
     resolution = min(source.band_resolution(band) for band in bands)
     return geobox_for_extent(extent, crs, resolution)
@@ -145,14 +146,33 @@ def read_cube(source, items, assets: dict[str, str], geobox, env: ProcessEnv):
     return cube
 
 
-def _items_extent(items) -> dict:
-    """Without a spatial extent, a load covers the scenes it found (not the collection's whole extent)."""
+def _items_extent(items, crs: str | None) -> dict:
+    """Without a spatial extent, a load covers the scenes it found (not the collection's whole extent).
+
+    In the scenes' own CRS when they give their ``proj:bbox`` there: a WGS84 box reprojected back
+    would grow the grid, so ``load_stac`` of a job's result would not give back the result's grid.
+    """
+    native = [_proj_bbox(item) for item in items] if crs else []
+    if native and all(box is not None and item_crs(item) == str(crs).upper() for box, item in zip(native, items)):
+        west, south = min(b[0] for b in native), min(b[1] for b in native)
+        east, north = max(b[2] for b in native), max(b[3] for b in native)
+        return {"west": west, "south": south, "east": east, "north": north, "crs": crs}
     boxes = [item.bbox for item in items if item.bbox]
     if not boxes:
         raise ProcessParameterInvalid("The scenes found have no bounding box: give a spatial_extent.")
     west, south = min(b[0] for b in boxes), min(b[1] for b in boxes)
     east, north = max(b[2] for b in boxes), max(b[3] for b in boxes)
     return {"west": west, "south": south, "east": east, "north": north, "crs": 4326}
+
+
+def _proj_bbox(item) -> list[float] | None:
+    """The item's ``proj:bbox`` (item level, or the union over its assets)."""
+    if item.properties.get("proj:bbox"):
+        return item.properties["proj:bbox"]
+    boxes = [asset.extra_fields["proj:bbox"] for asset in item.assets.values() if asset.extra_fields.get("proj:bbox")]
+    if not boxes:
+        return None
+    return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
 
 
 load_collection.check_arguments = check_arguments  # type: ignore[attr-defined]
