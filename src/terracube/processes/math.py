@@ -117,7 +117,8 @@ def int_(x: Any) -> Any:
 
 def round_(x: Any, p: int = 0) -> Any:
     """openEO ``round``: to ``p`` decimals, halves to even (numpy's rule, as the spec asks)."""
-    return elementwise(lambda a: np.round(a, int(p)), x, names=("x",))
+    # DataArray.round, not np.round: numpy computes a dask-backed DataArray into memory.
+    return elementwise(lambda a: a.round(int(p)) if isinstance(a, xr.DataArray) else np.round(a, int(p)), x, names=("x",))
 
 
 def mod(x: Any, y: Any) -> Any:
