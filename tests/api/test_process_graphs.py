@@ -114,7 +114,7 @@ def test_a_stored_process_on_a_cube_with_its_default_and_a_given_factor(con, tmp
 def test_validation_knows_stored_processes(con):
     known = con.datacube_from_process("ndvi_mean", namespace="user", aoi=TUTORIAL_AOI, period=AFTER)
     assert con.validate_process_graph(known) == []
-    [unknown] = con.validate_process_graph({"u": {"process_id": "nope", "namespace": "user", "arguments": {}, "result": True}}, parameters=[])
+    [unknown] = con.validate_process_graph({"u": {"process_id": "nope", "namespace": "user", "arguments": {}, "result": True}})
     assert unknown["code"] == "ProcessUnsupported"
     [missing] = con.validate_process_graph(con.datacube_from_process("ndvi_mean", namespace="user", aoi=TUTORIAL_AOI))
     assert missing["code"] == "ProcessParameterRequired" and "period" in missing["message"]

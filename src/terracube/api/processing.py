@@ -50,7 +50,7 @@ async def result(
     if body is None:
         raise ProcessGraphMissing(EMPTY_BODY)
     # The work runs in a worker thread: the event loop keeps serving other requests meanwhile.
-    answer = await run_in_threadpool(execute_sync, body, settings, catalog, udp_lookup(request, user))
+    answer = await run_in_threadpool(execute_sync, body, settings, catalog, udps=udp_lookup(request, user))
     headers = {"OpenEO-Costs": "0"}
     cleanup = BackgroundTask(answer.cleanup) if answer.cleanup else None
     if answer.path is not None:
