@@ -13,6 +13,9 @@ from tests.conftest import AFTER, TUTORIAL_AOI, read_tutorial_ndvi
 from tests.jobs.conftest import jobs_env
 from tests.live_server import LiveServer
 
+# The client warns about processes without parameters; several here have none on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore:Defining user-defined process:UserWarning")
+
 # ndvi_mean(aoi, period, red="B04", nir="B08"): the tutorial's mean NDVI, as a flat graph.
 NDVI_MEAN = {
     "load": {
