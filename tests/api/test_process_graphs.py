@@ -126,6 +126,8 @@ def test_validation_knows_stored_processes(con):
 def test_a_batch_job_runs_a_stored_process(con, tmp_path):
     cube = con.datacube_from_process("ndvi_mean", namespace="user", aoi=TUTORIAL_AOI, period=AFTER)
     job = cube.save_result(format="GTiff").create_job(title="UDP job")
+    estimate = requests.get(f"{con.root_url.rstrip('/')}/jobs/{job.job_id}/estimate", timeout=60)
+    assert estimate.status_code == 200 and estimate.json()["size"] > 0, estimate.text
     job.start_and_wait()
     job.get_results().download_files(tmp_path / "job")
     inline_ndvi_mean(con).download(tmp_path / "inline.tif", format="GTiff")
@@ -152,6 +154,8 @@ def test_errors_a_user_can_cause(con, server):
     for body in ([], {"id": "other", "process_graph": no_result}, {"summary": "no graph"}):
         response = requests.put(f"{server.url}/process_graphs/broken", json=body, timeout=30)
         assert response.status_code == 400 and response.json()["code"] in ("ProcessGraphMissing", "BadRequest"), response.text
+    response = requests.put(f"{server.url}/process_graphs/broken", data=b"{not json", headers={"Content-Type": "application/json"}, timeout=30)
+    assert (response.status_code, response.json()["code"]) == (400, "BadRequest")
     assert "broken" not in {p["id"] for p in con.list_user_defined_processes()}
 
 
