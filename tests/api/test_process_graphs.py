@@ -137,8 +137,9 @@ def test_a_batch_job_runs_a_stored_process(con, tmp_path):
 def test_errors_a_user_can_cause(con, server):
     error = api_error(lambda: con.datacube_from_process("nope", namespace="user").download(format="JSON"))
     assert (error.http_status_code, error.code) == (400, "ProcessUnsupported")
-    error = api_error(lambda: con.user_defined_process("nope").describe())
-    assert (error.http_status_code, error.code) == (404, "ProcessGraphNotFound")
+    for missing in ("nope", "bad-id"):
+        error = api_error(lambda: con.user_defined_process(missing).describe())
+        assert (error.http_status_code, error.code) == (404, "ProcessGraphNotFound")
     error = api_error(lambda: con.save_user_defined_process("bad-id", NDVI_MEAN, parameters=PARAMETERS))
     assert (error.http_status_code, error.code) == (400, "ProcessGraphIdInvalid")
     broken = {"x": {"process_id": "no_such_process", "arguments": {}, "result": True}}

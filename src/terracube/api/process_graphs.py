@@ -71,7 +71,7 @@ def list_process_graphs(
 
 @router.get("/process_graphs/{process_graph_id}")
 def describe_process_graph(request: Request, process_graph_id: str, user: User = Depends(current_user)) -> dict:
-    return store_of(request).get(user.user_id, checked_id(process_graph_id))
+    return store_of(request).get(user.user_id, process_graph_id)
 
 
 @router.put("/process_graphs/{process_graph_id}")
@@ -102,5 +102,5 @@ def store_process_graph(
 
 @router.delete("/process_graphs/{process_graph_id}", status_code=204)
 def delete_process_graph(request: Request, process_graph_id: str, user: User = Depends(current_user)) -> Response:
-    store_of(request).delete(user.user_id, checked_id(process_graph_id))
+    store_of(request).delete(user.user_id, process_graph_id)
     return Response(status_code=204)
