@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import requests
@@ -23,6 +26,13 @@ class LiveServer:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env}
+        if "TERRACUBE_DATABASE_URL" not in self.env:
+            # Never the shared data directory's own database: the servers of other branches use it too,
+            # and one whose migrations are newer would leave it at a revision their code does not know.
+            own = tempfile.mkdtemp(prefix="terracube-live-")
+            atexit.register(shutil.rmtree, own, True)
+            self.env["TERRACUBE_DATABASE_URL"] = f"sqlite:///{own}/terracube.db"
+            self.env.setdefault("TERRACUBE_RESULTS_ROOT", f"{own}/results")
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 90) -> "LiveServer":

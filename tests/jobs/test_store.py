@@ -29,9 +29,9 @@ def store(request, tmp_path):
 def test_migrations_create_the_schema_and_run_twice(store):
     store.migrate()
     tables = set(inspect(store.engine).get_table_names())
-    assert {"jobs", "job_logs", "job_servers", "alembic_version"} <= tables
+    assert {"jobs", "job_logs", "job_servers", "user_processes", "alembic_version"} <= tables
     with store.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
 
 
 def test_a_job_round_trips_with_its_graph_and_timestamps(store):

@@ -34,6 +34,20 @@ def app_catalog(app: FastAPI):
     return catalog
 
 
+def udp_store(app: FastAPI):
+    """The store of user-defined processes (``terracube.jobs.udp_store.UdpStore``), None before the app started.
+
+    It lives in the jobs database, so the job service opens it in the app's lifespan (``api.jobs.install``).
+    """
+    return getattr(app.state, "udps", None)
+
+
+def udp_lookup(request: Request, user):
+    """The lookup of ``user``'s own processes that validation and evaluation take, or None without a store."""
+    store = udp_store(request.app)
+    return store.lookup(user.user_id) if store is not None else None
+
+
 def get_settings(request: Request) -> Settings:
     """Dependency: the settings of the app serving this request."""
     return app_settings(request.app)

@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from starlette.concurrency import run_in_threadpool
 
 from terracube.api.auth import User, current_user
+from terracube.api.paging import paging_links
 from terracube.errors import BadRequest, OpenEOError, ProcessGraphMissing
 from terracube.jobs.errors import (
     BudgetInvalid,
@@ -61,6 +62,7 @@ def install(app: FastAPI) -> None:
         service = JobService(state.settings)
         await run_in_threadpool(service.start)
         state.jobs = service
+        state.udps = service.udps  # user-defined processes share the job store's database
         try:
             async with previous(application) as inner:
                 yield inner
@@ -95,14 +97,15 @@ def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _check_process(request: Request, process: Any) -> dict:
+def _check_process(request: Request, process: Any, user: User) -> dict:
+    from terracube.api.deps import udp_lookup
     from terracube.graph.validate import collect_errors
     from terracube.processes.env import ProcessEnv
 
     if not isinstance(process, dict) or not isinstance(process.get("process_graph"), dict):
         raise ProcessGraphMissing("A batch job needs a process: {\"process\": {\"process_graph\": {...}}}.")
     env = ProcessEnv(catalog=app_catalog(request), settings=request.app.state.settings)
-    errors = collect_errors(process, env=env)
+    errors = collect_errors(process, env=env, udps=udp_lookup(request, user))
     if errors:
         # The first error is the answer; a graph is rejected when the job is created, not when it starts.
         raise errors[0]
@@ -131,7 +134,7 @@ def _check_fields(body: dict) -> dict:
 @router.post("/jobs", status_code=201)
 def create_job(request: Request, body: dict[str, Any] = Body(...), user: User = Depends(current_user)) -> Response:
     service = jobs_service(request)
-    process = _check_process(request, body.get("process"))
+    process = _check_process(request, body.get("process"), user)
     fields = _check_fields(body)
     fields.setdefault("log_level", "info")
     options = {k: v for k, v in body.items() if k not in EDITABLE}
@@ -150,14 +153,7 @@ def list_jobs(
 ) -> dict:
     service = jobs_service(request)
     jobs, total = service.store.list(user.user_id, limit=limit, offset=offset)
-    url = f"{base_url(request)}/jobs"
-    links: list[dict] = []
-    if limit is not None:
-        links.append({"rel": "first", "href": f"{url}?{urlencode({'limit': limit})}", "type": "application/json"})
-        if offset + limit < total:
-            links.append({"rel": "next", "href": f"{url}?{urlencode({'limit': limit, 'offset': offset + limit})}", "type": "application/json"})
-        if offset > 0:
-            links.append({"rel": "prev", "href": f"{url}?{urlencode({'limit': limit, 'offset': max(0, offset - limit)})}", "type": "application/json"})
+    links = paging_links(f"{base_url(request)}/jobs", limit, offset, total)
     return {"jobs": [job_summary(job, base_url(request)) for job in jobs], "links": links}
 
 
@@ -180,7 +176,7 @@ def update_job(request: Request, job_id: str, body: dict[str, Any] = Body(...), 
         raise JobLocked(job_id, job.status)
     fields = _check_fields(body)
     if "process" in body:
-        fields["process"] = _check_process(request, body["process"])
+        fields["process"] = _check_process(request, body["process"], user)
     service.store.update(job_id, **fields)
     return Response(status_code=204)
 
@@ -346,4 +342,6 @@ def job_logs(
 def estimate_job(request: Request, job_id: str, user: User = Depends(current_user)) -> dict:
     service = jobs_service(request)
     job = service.store.get(job_id, user.user_id)
-    return estimate(job.process, app_catalog(request), request.app.state.settings)
+    from terracube.api.deps import udp_lookup
+
+    return estimate(job.process, app_catalog(request), request.app.state.settings, udp_lookup(request, user))

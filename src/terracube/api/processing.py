@@ -14,14 +14,14 @@ from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from terracube.api.auth import current_user
-from terracube.api.deps import get_catalog, get_settings
+from terracube.api.auth import User, current_user
+from terracube.api.deps import get_catalog, get_settings, udp_lookup
 from terracube.errors import BadRequest, ProcessGraphMissing
 from terracube.graph.validate import collect_errors
 from terracube.jobs.execute import execute_sync
 from terracube.processes.env import ProcessEnv
 
-router = APIRouter(tags=["processing"], dependencies=[Depends(current_user)])
+router = APIRouter(tags=["processing"])
 
 EMPTY_BODY = 'The request body is empty: send {"process": {"process_graph": {...}}}.'
 
@@ -43,12 +43,14 @@ def content_disposition(filename: str) -> str:
 
 
 @router.post("/result")
-async def result(request: Request, settings=Depends(get_settings), catalog=Depends(get_catalog)) -> Response:
+async def result(
+    request: Request, settings=Depends(get_settings), catalog=Depends(get_catalog), user: User = Depends(current_user)
+) -> Response:
     body = await json_body(request)
     if body is None:
         raise ProcessGraphMissing(EMPTY_BODY)
     # The work runs in a worker thread: the event loop keeps serving other requests meanwhile.
-    answer = await run_in_threadpool(execute_sync, body, settings, catalog)
+    answer = await run_in_threadpool(execute_sync, body, settings, catalog, udps=udp_lookup(request, user))
     headers = {"OpenEO-Costs": "0"}
     cleanup = BackgroundTask(answer.cleanup) if answer.cleanup else None
     if answer.path is not None:
@@ -59,11 +61,13 @@ async def result(request: Request, settings=Depends(get_settings), catalog=Depen
 
 
 @router.post("/validation")
-async def validation(request: Request, settings=Depends(get_settings), catalog=Depends(get_catalog)) -> dict:
+async def validation(
+    request: Request, settings=Depends(get_settings), catalog=Depends(get_catalog), user: User = Depends(current_user)
+) -> dict:
     """Always 200 with the list of errors (empty for a valid process), as the spec asks."""
     body = await json_body(request)
     if body is None:
         return {"errors": [ProcessGraphMissing(EMPTY_BODY).to_dict()]}
     env = ProcessEnv(catalog=catalog, settings=settings)
-    errors = await run_in_threadpool(collect_errors, body, env=env)
+    errors = await run_in_threadpool(collect_errors, body, env=env, udps=udp_lookup(request, user))
     return {"errors": [error.to_dict() for error in errors]}

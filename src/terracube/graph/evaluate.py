@@ -6,15 +6,13 @@ when the caller writes what ``save_result`` collected (or turns the result value
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from terracube.errors import OpenEOError, ProcessGraphInvalid, ProcessParameterRequired, ProcessUnsupported
 from terracube.graph.model import ProcessGraph, parse_process_graph
+from terracube.graph.udp import USER_NAMESPACES, UdpLookup
 from terracube.processes.env import ProcessEnv
 from terracube.processes.registry import ProcessRegistry, default_registry
-
-# A user-defined process lookup: (process_id, namespace) -> its stored process document, or None.
-UdpLookup = Callable[[str, str | None], dict | None]
 
 
 class Callback:
@@ -48,6 +46,8 @@ class Evaluator:
         self.registry = registry or default_registry()
         self.env = env or ProcessEnv()
         self.udps = udps
+        # The user-defined processes being evaluated, innermost last: a process calling itself is an error, not a hang.
+        self._udp_stack: list[str] = []
 
     def run(self, graph: ProcessGraph, parameters: dict[str, Any]) -> Any:
         results: dict[str, Any] = {}
@@ -89,7 +89,7 @@ class Evaluator:
     def call(self, node_id: str, process_id: str, namespace: str | None, arguments: dict[str, Any]) -> Any:
         definition = self.registry.get(process_id) if namespace in (None, "backend", "core") else None
         if definition is None:
-            document = self.udps(process_id, namespace) if self.udps else None
+            document = self.udps(process_id, namespace) if self.udps and namespace in USER_NAMESPACES else None
             if document is None:
                 raise ProcessUnsupported(
                     f"Node '{node_id}': process '{process_id}'"
@@ -97,7 +97,7 @@ class Evaluator:
                     + " is not supported by this backend. GET /processes lists the supported ones.",
                     node_id=node_id,
                 )
-            return self.run(parse_process_graph(document), arguments)
+            return self.call_udp(node_id, process_id, document, arguments)
         if definition.wants_env:
             arguments = {**arguments, "env": self.env.for_node(node_id)}
         try:
@@ -113,6 +113,21 @@ class Evaluator:
             if "argument" in str(error) and definition.function.__name__ in str(error):
                 raise ProcessGraphInvalid(f"Node '{node_id}' ({process_id}): {error}", node_id=node_id) from error
             raise
+
+
+    def call_udp(self, node_id: str, process_id: str, document: dict, arguments: dict[str, Any]) -> Any:
+        """A user-defined process: its graph, with the node's arguments as its parameters (defaults from its declaration)."""
+        if process_id in self._udp_stack:
+            chain = " -> ".join([*self._udp_stack, process_id])
+            raise ProcessGraphInvalid(f"Node '{node_id}': user-defined process '{process_id}' calls itself ({chain}).", node_id=node_id)
+        graph = parse_process_graph(document)
+        # Defaults go in with the arguments, so that callbacks inside the process see them too.
+        defaults = {p["name"]: p["default"] for p in graph.parameters if isinstance(p, dict) and "name" in p and "default" in p}
+        self._udp_stack.append(process_id)
+        try:
+            return self.run(graph, {**defaults, **arguments})
+        finally:
+            self._udp_stack.pop()
 
 
 def evaluate_process_graph(

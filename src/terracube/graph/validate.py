@@ -8,7 +8,7 @@ Every error names the node, the process and the argument.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from terracube.errors import (
     OpenEOError,
@@ -18,10 +18,9 @@ from terracube.errors import (
     ProcessUnsupported,
 )
 from terracube.graph.model import ProcessGraph, parse_process_graph
+from terracube.graph.udp import USER_NAMESPACES, UdpLookup
 from terracube.processes.env import ProcessEnv
 from terracube.processes.registry import ProcessRegistry, default_registry
-
-UdpLookup = Callable[[str, str | None], dict | None]
 
 _JSON_TYPES = {
     type(None): "null",
@@ -104,10 +103,17 @@ class _Validator:
         where = f"Node '{node.id}' ({node.process_id})"
         definition = self.registry.get(node.process_id) if node.namespace in (None, "backend", "core") else None
         if definition is None:
-            if self.udps and self.udps(node.process_id, node.namespace) is not None:
+            document = self.udps(node.process_id, node.namespace) if self.udps and node.namespace in USER_NAMESPACES else None
+            if document is not None:
+                self.udp_node(node, where, document, scope)
                 return
+            namespace = f" in namespace '{node.namespace}'" if node.namespace else ""
             self.errors.append(
-                ProcessUnsupported(f"{where}: process '{node.process_id}' is not supported by this backend.", node_id=node.id)
+                ProcessUnsupported(
+                    f"{where}: process '{node.process_id}'{namespace} is not supported by this backend"
+                    " (GET /processes lists the predefined processes, GET /process_graphs your own).",
+                    node_id=node.id,
+                )
             )
             return
         for name in definition.required_parameters:
@@ -136,6 +142,26 @@ class _Validator:
                 error.args = (error.message,)
                 error.node_id = node.id
                 self.errors.append(error)
+
+    def udp_node(self, node, where: str, document: dict, scope: set[str] | None) -> None:
+        """A call of a user-defined process: its arguments against the parameters it declares.
+
+        Its own graph was validated when it was stored; here only the call is checked.
+        """
+        declared = {p.get("name"): p for p in document.get("parameters") or [] if isinstance(p, dict)}
+        for name, parameter in declared.items():
+            if name not in node.arguments and "default" not in parameter and not parameter.get("optional"):
+                self.errors.append(
+                    ProcessParameterRequired(f"{where}: the required argument '{name}' is missing.", node_id=node.id)
+                )
+        for name, value in node.arguments.items():
+            if name not in declared:
+                known = ", ".join(declared) or "none"
+                self.errors.append(
+                    ProcessParameterUnsupported(f"{where}: unknown argument '{name}'. Its arguments are: {known}.", node_id=node.id)
+                )
+                continue
+            self.argument(None, node, where, name, value, declared[name], scope)
 
     def argument(self, graph, node, where: str, name: str, value: Any, spec: dict, scope: set[str] | None) -> None:
         schema = spec.get("schema", {})

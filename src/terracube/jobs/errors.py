@@ -1,4 +1,4 @@
-"""The openEO API's batch job errors (errors.json), as ``OpenEOError`` subclasses.
+"""The openEO API's batch job and user-defined process errors (errors.json), as ``OpenEOError`` subclasses.
 
 They live here rather than in ``terracube.errors`` because only the jobs room raises them; the
 codes and statuses are the spec's, so a client can match on ``code`` as with any other backend.
@@ -91,3 +91,21 @@ class BudgetInvalid(OpenEOError):
 
     def __init__(self, budget) -> None:
         super().__init__(f"The specified budget {budget!r} is invalid: give a number greater than 0, or null.")
+
+
+class ProcessGraphNotFound(OpenEOError):
+    code = "ProcessGraphNotFound"
+    status = 404
+
+    def __init__(self, process_graph_id: str):
+        super().__init__(f"The user-defined process '{process_graph_id}' does not exist (GET /process_graphs lists yours).")
+
+
+class ProcessGraphIdInvalid(OpenEOError):
+    code = "ProcessGraphIdInvalid"
+    status = 400
+
+    def __init__(self, process_graph_id: str):
+        super().__init__(
+            f"The identifier '{process_graph_id}' of the user-defined process is invalid: use 1 to 255 letters, digits and underscores."
+        )

@@ -20,6 +20,7 @@ from terracube.data.stac_api import ArchiveUnavailable
 from terracube.formats import output_format, write_result
 from terracube.graph.evaluate import evaluate_process_graph
 from terracube.graph.plan import push_down_filters
+from terracube.graph.udp import UdpLookup
 from terracube.graph.validate import validate_process_graph
 from terracube.processes.env import ProcessEnv
 
@@ -35,11 +36,14 @@ class Execution:
     seconds: float = 0.0
 
 
-def execute(process: dict, catalog: Any, settings: Any, directory: Path, max_pixels: int | None = None) -> Execution:
+def execute(
+    process: dict, catalog: Any, settings: Any, directory: Path, max_pixels: int | None = None, udps: UdpLookup | None = None
+) -> Execution:
+    """Run ``process``; ``udps`` finds the user-defined processes it may call."""
     started = time.perf_counter()
     env = ProcessEnv(catalog=catalog, settings=settings, max_pixels=max_pixels)
-    graph = validate_process_graph(process, env=env)
-    value = evaluate_process_graph(push_down_filters(graph), env=env)
+    graph = validate_process_graph(process, env=env, udps=udps)
+    value = evaluate_process_graph(push_down_filters(graph), env=env, udps=udps)
     execution = Execution(directory)
     saved = env.saved_results or []
     try:
@@ -68,11 +72,11 @@ class SyncResult:
     cleanup: Callable[[], None] | None = None
 
 
-def execute_sync(process: dict, settings: Any, catalog: Any) -> SyncResult:
+def execute_sync(process: dict, settings: Any, catalog: Any, udps: UdpLookup | None = None) -> SyncResult:
     """Run a graph for ``POST /result``: one file back, under the synchronous size limit."""
     directory = Path(tempfile.mkdtemp(prefix="terracube-sync-"))
     try:
-        execution = execute(process, catalog, settings, directory, max_pixels=settings.sync_max_pixels)
+        execution = execute(process, catalog, settings, directory, max_pixels=settings.sync_max_pixels, udps=udps)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise

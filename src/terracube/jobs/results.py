@@ -188,7 +188,7 @@ def _json_number(value: Any) -> Any:
     return value
 
 
-def estimate(process: dict, catalog: Any, settings: Any) -> dict[str, Any]:
+def estimate(process: dict, catalog: Any, settings: Any, udps: Any = None) -> dict[str, Any]:
     """Size and duration from the lazily evaluated graph: planning only, no pixel is read.
 
     The size is the uncompressed size of what ``save_result`` would write, an upper bound; the
@@ -201,8 +201,8 @@ def estimate(process: dict, catalog: Any, settings: Any) -> dict[str, Any]:
     from terracube.processes.env import ProcessEnv
 
     env = ProcessEnv(catalog=catalog, settings=settings)
-    graph = validate_process_graph(process, env=env)
-    value = evaluate_process_graph(push_down_filters(graph), env=env)
+    graph = validate_process_graph(process, env=env, udps=udps)
+    value = evaluate_process_graph(push_down_filters(graph), env=env, udps=udps)
     outputs = [saved.data for saved in env.saved_results] or [value]
     size = int(sum(getattr(output, "nbytes", 0) or 0 for output in outputs))
     seconds = max(1, math.ceil(1 + size / 50e6))

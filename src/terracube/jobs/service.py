@@ -29,6 +29,7 @@ from terracube.jobs.signing import UrlSigner
 from terracube.jobs.recovery import HEARTBEAT_SECONDS, recover, server_identity
 from terracube.jobs.storage import ResultStorage, results_root
 from terracube.jobs.store import ACTIVE, JobStore, utcnow
+from terracube.jobs.udp_store import UdpStore
 from terracube.jobs.worker import TOPIC, JobTask, cancel_event_name, run_job
 
 log = logging.getLogger("terracube.jobs")
@@ -54,6 +55,8 @@ class JobService:
     def __init__(self, settings: Any):
         self.settings = settings
         self.store: JobStore | None = None
+        # User-defined processes live in the same database; the API reaches them as app.state.udps.
+        self.udps: UdpStore | None = None
         self.storage = ResultStorage(results_root(settings))
         self.signer: UrlSigner | None = None
         self.id, self.host, self.pid = server_identity()
@@ -78,6 +81,7 @@ class JobService:
             self.settings = settings
         self.store = JobStore.from_settings(self.settings)
         self.store.migrate()
+        self.udps = UdpStore(self.store)
         self.signer = UrlSigner.from_settings(self.settings)
         self.store.register_server(self.id, self.host, self.pid)
         recover(self.store, self.storage, me=self.id)
@@ -220,7 +224,9 @@ class JobService:
 
     def _submit(self, job) -> None:
         tmp_name = self.storage.tmp_name(job.id)
-        task = JobTask(job.id, job.attempt, job.process, self.settings, self.storage.root, tmp_name)
+        # The worker has no database: the user-defined processes the graph calls travel with the task.
+        udps = self.udps.snapshot(job.user_id, job.process)
+        task = JobTask(job.id, job.attempt, job.process, self.settings, self.storage.root, tmp_name, udps)
         active = Active(job.id, job.attempt, job.user_id, tmp_name)
         key = f"terracube-job-{job.id}-{job.attempt}-{self.id.rsplit(':', 1)[-1]}"
         active.future = self.client.submit(run_job, task, key=key, pure=False)

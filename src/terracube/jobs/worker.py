@@ -45,6 +45,8 @@ class JobTask:
     settings: Any  # terracube.settings.Settings: plain data, pickles to the worker
     results_root: str
     tmp_name: str
+    # The user-defined processes the graph calls, {id: document}, as they were when the job started.
+    udps: dict | None = None
 
 
 class JobCanceled(Exception):
@@ -220,10 +222,11 @@ def _released(worker: Any, key: Any) -> bool:
 
 def execute_graph(task: JobTask, catalog: Any, directory: Path):
     """The one path /result takes too; batch jobs have no pixel limit."""
+    from terracube.graph.udp import lookup_in
     from terracube.jobs.execute import execute
 
     directory.mkdir(parents=True, exist_ok=True)
-    return execute(task.process, catalog, task.settings, directory, max_pixels=None)
+    return execute(task.process, catalog, task.settings, directory, max_pixels=None, udps=lookup_in(task.udps))
 
 
 def _failure(error: BaseException | None, task: JobTask, started: float, cpu_start: float) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+from terracube.jobs import udp_store  # noqa: F401  (its table belongs to the same metadata)
 from terracube.jobs.store import Base
 
 config = context.config

@@ -1,0 +1,21 @@
+"""``?limit=&offset=`` paging links (``first``, ``next``, ``prev``), as the openEO API's listings use them."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+
+def paging_links(url: str, limit: int | None, offset: int, total: int) -> list[dict]:
+    """No links without a ``limit``: then the listing is complete."""
+    if limit is None:
+        return []
+
+    def link(rel: str, **query: int) -> dict:
+        return {"rel": rel, "href": f"{url}?{urlencode(query)}", "type": "application/json"}
+
+    links = [link("first", limit=limit)]
+    if offset + limit < total:
+        links.append(link("next", limit=limit, offset=offset + limit))
+    if offset > 0:
+        links.append(link("prev", limit=limit, offset=max(0, offset - limit)))
+    return links
