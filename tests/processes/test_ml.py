@@ -58,18 +58,15 @@ def run(nodes: dict, result: str, settings, catalog):
     return evaluate_process_graph(parse_process_graph({"process_graph": nodes}), env=ProcessEnv(catalog=catalog, settings=settings))
 
 
-@pytest.fixture(scope="module")
-def scene(settings, catalog):
+def compute_scene(settings, catalog):
     """The bands (mean over time) as numpy, and the NDVI."""
     cube = run(graph_nodes({}, fit=None), "time", settings, catalog).compute()
     ndvi = ((cube.sel(bands="B08") - cube.sel(bands="B04")) / (cube.sel(bands="B08") + cube.sel(bands="B04"))).values
     return cube, ndvi
 
 
-@pytest.fixture(scope="module")
-def sites(scene):
+def training_sites(cube, ndvi):
     """Homogeneous EDGE x EDGE windows per NDVI class, as a WGS84 FeatureCollection with 'target'."""
-    cube, ndvi = scene
     transformer = Transformer.from_crs("EPSG:32632", "EPSG:4326", always_xy=True)
 
     def to_wgs84(shape):
@@ -91,7 +88,18 @@ def sites(scene):
     return {"type": "FeatureCollection", "features": features}, windows
 
 
-def _agreement(predicted: np.ndarray, windows) -> float:
+@pytest.fixture(scope="module")
+def scene(settings, catalog):
+    return compute_scene(settings, catalog)
+
+
+@pytest.fixture(scope="module")
+def sites(scene):
+    return training_sites(*scene)
+
+
+def agreement(predicted: np.ndarray, windows) -> float:
+    """The share of the training sites' pixels predicted as their class."""
     hits = [predicted[r:r + EDGE, c:c + EDGE] == label for label, r, c in windows]
     return float(np.mean(hits))
 
@@ -101,7 +109,7 @@ def test_a_classifier_trained_on_sites_gives_their_classes_back(sites, settings,
     predicted = run(graph_nodes(collection), "predict", settings, catalog)
     assert predicted.dims == ("y", "x") and predicted.chunks is not None  # lazy until computed
     values = predicted.values
-    assert _agreement(values, windows) > 0.9
+    assert agreement(values, windows) > 0.9
     assert set(np.unique(values[np.isfinite(values)])) <= set(CLASSES)
 
 
