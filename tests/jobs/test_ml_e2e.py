@@ -4,7 +4,6 @@ results URL in a synchronous request."""
 
 from __future__ import annotations
 
-import numpy as np
 import openeo
 import pytest
 import rasterio

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from pyproj import Transformer
 import shapely
+from pyproj import Transformer
 from shapely.geometry import box, mapping
 
 from terracube.errors import OpenEOError
@@ -132,6 +132,7 @@ def test_max_variables_may_be_left_out_as_the_openeo_client_does(sites, settings
     del nodes["fit"]["arguments"]["max_variables"]
     model = run(nodes, "fit", settings, catalog)
     assert isinstance(model, MlModel) and model.bands == BANDS
+    assert model.fitted is None and model.features.chunks is not None  # nothing read or trained yet
     assert model.estimator.max_features == 2  # sqrt of 4 bands, the spec's usual choice for classes
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from terracube.errors import ProcessParameterInvalid
+from terracube.errors import OpenEOError, ProcessParameterInvalid
 from terracube.processes.geometries import GEOMETRY_DIM, geometries_from, is_vector_cube
 
 CLASSIFICATION = "classification"
@@ -37,13 +37,13 @@ TARGET_PROPERTY = "target"
 class MlModel:
     """A random forest with what it needs to be applied: its task and the band names, in order.
 
-    Either ``estimator`` is given (a loaded model), or ``features``/``labels`` and the training
-    settings are, and the forest is fitted on first use of ``estimator``.
+    Either ``fitted`` is given (a loaded model), or ``features`` (geometry x bands, lazy),
+    ``labels`` and the training settings are, and the forest is fitted on first use of ``estimator``.
     """
 
     task: str
     bands: list[str]
-    features: np.ndarray | None = None
+    features: xr.DataArray | None = None
     labels: np.ndarray | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     fitted: Any = None
@@ -54,9 +54,15 @@ class MlModel:
             return self.fitted
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
+        # The aggregated table is read only now: one row per training geometry.
+        table = np.asarray(self.features.values, dtype="float64")
+        # Geometries without data (outside the cube, all clouds) and unlabelled ones cannot teach anything.
+        usable = np.isfinite(table).all(axis=1) & np.isfinite(self.labels)
+        if not usable.any():
+            raise ProcessParameterInvalid("No training sample has both predictor values and a target value (all are no-data).")
         forest = RandomForestClassifier if self.task == CLASSIFICATION else RandomForestRegressor
         # n_jobs=1: Dask already runs chunks in parallel; threads inside would oversubscribe.
-        self.fitted = forest(n_jobs=1, **self.settings).fit(self.features, self.labels)
+        self.fitted = forest(n_jobs=1, **self.settings).fit(table[usable], self.labels[usable])
         return self.fitted
 
     def predict(self, values: np.ndarray) -> np.ndarray:
@@ -84,8 +90,8 @@ def require_model(value: Any, parameter: str = "model") -> MlModel:
 # --- training -------------------------------------------------------------------------------
 
 
-def _predictor_table(predictors: Any) -> tuple[np.ndarray, list[str]]:
-    """The vector cube as rows (geometries) x columns (bands), and the column names."""
+def _predictor_table(predictors: Any) -> tuple[xr.DataArray, list[str]]:
+    """The vector cube as rows (geometries) x columns (bands), still lazy, and the column names."""
     if not is_vector_cube(predictors) or GEOMETRY_DIM not in predictors.dims:
         raise ProcessParameterInvalid(
             "'predictors' must be a vector cube with a geometry dimension, e.g. the result of aggregate_spatial."
@@ -98,8 +104,7 @@ def _predictor_table(predictors: Any) -> tuple[np.ndarray, list[str]]:
         )
     column = others[0]
     names = [str(v) for v in predictors.coords[column].values] if column in predictors.coords else [str(i) for i in range(predictors.sizes[column])]
-    table = predictors.transpose(GEOMETRY_DIM, column).values.astype("float64")
-    return table, names
+    return predictors.transpose(GEOMETRY_DIM, column), names
 
 
 def _target_values(target: Any, count: int) -> np.ndarray:
@@ -109,9 +114,9 @@ def _target_values(target: Any, count: int) -> np.ndarray:
     else:
         try:
             properties = geometries_from(target, "target").properties
-        except ProcessParameterInvalid:
+        except OpenEOError:
             raise
-        except Exception as error:  # a malformed GeoJSON document is the user's input
+        except Exception as error:  # noqa: BLE001 - a malformed GeoJSON document is the user's input
             raise ProcessParameterInvalid(f"'target' must be a GeoJSON FeatureCollection or a vector cube: {error}") from None
         values = [_label_of(p, i) for i, p in enumerate(properties)]
     if len(values) != count:
@@ -158,12 +163,8 @@ def _fit(task: str, predictors: Any, target: Any, max_variables: Any, num_trees:
         raise ProcessParameterInvalid(f"'num_trees' must be an integer of at least 1, got {num_trees!r}.")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ProcessParameterInvalid(f"'seed' must be an integer or null, got {seed!r}.")
-    # Geometries without data (outside the cube, all clouds) and unlabelled ones cannot teach anything.
-    usable = np.isfinite(table).all(axis=1) & np.isfinite(labels)
-    if not usable.any():
-        raise ProcessParameterInvalid("No training sample has both predictor values and a target value (all are no-data).")
     settings = {"n_estimators": num_trees, "max_features": _max_features(max_variables, len(bands), task), "random_state": seed}
-    return MlModel(task, bands, table[usable], labels[usable], settings)
+    return MlModel(task, bands, table, labels, settings)
 
 
 def fit_class_random_forest(predictors: Any, target: Any, max_variables: Any = None, num_trees: int = 100, seed: int | None = None) -> MlModel:

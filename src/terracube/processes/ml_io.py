@@ -118,7 +118,7 @@ def _model_bytes_from_url(url: str) -> bytes:
 
 def _get(url: str) -> bytes:
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT) as response:  # noqa: S310 - http(s) only, checked by the caller
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
             content = response.read(MAX_BYTES + 1)
     except (urllib.error.URLError, OSError) as error:
         raise OpenEOError(f"load_ml_model: could not read {url}: {error}", code="FileNotFound", status=400) from None
@@ -159,14 +159,14 @@ def model_from_bytes(content: bytes, where: str) -> MlModel:
 
     try:
         untrusted = set(sio.get_untrusted_types(data=content))
-    except Exception:  # not a skops file at all (zip structure, schema)
+    except Exception:  # noqa: BLE001 - not a skops file at all: zip, JSON schema and key errors alike
         raise ProcessParameterInvalid(f"load_ml_model: {where} is not a model saved by save_ml_model (a skops file).") from None
     refused = untrusted - TRUSTED_TYPES
     if refused:
         raise ProcessParameterInvalid(f"load_ml_model: {where} contains types that are not loaded for safety: {sorted(refused)}.")
     try:
         payload = sio.loads(content, trusted=sorted(untrusted))
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - any failure to rebuild a model is a bad file, not a server fault
         raise ProcessParameterInvalid(f"load_ml_model: {where} could not be read as a model: {error}") from None
     if not isinstance(payload, dict) or payload.get("format") != FILE_VERSION:
         raise ProcessParameterInvalid(f"load_ml_model: {where} is not a model saved by save_ml_model.")
