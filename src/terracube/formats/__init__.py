@@ -23,6 +23,8 @@ class OutputFormat:
     writer: Callable[[Any, Path, dict], list[Path]]
     parameters: dict = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+    # Internal formats (a model saved by save_ml_model) are written but not offered to save_result.
+    listed: bool = True
 
 
 def _gtiff(data, directory, options):
@@ -41,6 +43,12 @@ def _json(data, directory, options):
     from terracube.formats.json import write_json
 
     return write_json(data, directory, options)
+
+
+def _ml_model(data, directory, options):
+    from terracube.processes.ml_io import write_ml_model
+
+    return write_ml_model(data, directory, options)
 
 
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
@@ -69,16 +77,23 @@ OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
         aliases=("NETCDF", "NC"),
     ),
     OutputFormat("JSON", "JavaScript Object Notation", "application/json", "json", ("raster", "vector", "table", "other"), _json),
+    OutputFormat(
+        "ML-MODEL", "Machine learning model (skops) with its STAC Item", "application/octet-stream; application=skops", "skops",
+        ("other",), _ml_model, listed=False,
+    ),
 )
 
 
-def output_format(name: str) -> OutputFormat:
+def output_format(name: str, internal: bool = False) -> OutputFormat:
+    """The format a user asked for; ``internal`` also finds the ones only processes hand over."""
     wanted = name.upper()
     for candidate in OUTPUT_FORMATS:
+        if not (candidate.listed or internal):
+            continue
         if wanted == candidate.name.upper() or wanted in candidate.aliases:
             return candidate
     raise FormatUnsupported(
-        f"Output format '{name}' is not supported. Supported: {', '.join(f.name for f in OUTPUT_FORMATS)}."
+        f"Output format '{name}' is not supported. Supported: {', '.join(f.name for f in OUTPUT_FORMATS if f.listed)}."
     )
 
 
@@ -91,6 +106,7 @@ def file_formats() -> dict[str, dict]:
             "parameters": spec.parameters,
         }
         for spec in OUTPUT_FORMATS
+        if spec.listed
     }
     readable = {"GTiff": "GeoTIFF", "netCDF": "Network Common Data Form", "JSON": "JavaScript Object Notation"}
     input_ = {name: {"title": title, "gis_data_types": ["raster"] if name != "JSON" else ["vector", "other"], "parameters": {}} for name, title in readable.items()}
@@ -100,4 +116,4 @@ def file_formats() -> dict[str, dict]:
 def write_result(data: Any, format_name: str, options: dict, directory: Path) -> list[Path]:
     """Write ``data`` in a format into ``directory``; returns the files written."""
     directory.mkdir(parents=True, exist_ok=True)
-    return output_format(format_name).writer(data, directory, options)
+    return output_format(format_name, internal=True).writer(data, directory, options)

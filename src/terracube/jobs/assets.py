@@ -24,6 +24,9 @@ MAX_DERIVED_FROM = 1000
 
 def describe_file(path: Path, name: str, media_type: str) -> dict[str, Any]:
     asset: dict[str, Any] = {"name": name, "type": media_type, "roles": ["data"], "title": name, "file:size": path.stat().st_size}
+    if name.endswith(".skops"):
+        # load_ml_model finds the model of a job's results by this role (STAC ml-model extension).
+        asset["roles"] = ["ml-model:checkpoint"]
     if media_type.startswith("image/tiff") or name.endswith((".tif", ".tiff")):
         try:
             asset.update(_raster_metadata(path))

@@ -52,7 +52,7 @@ def execute(
             for path in write_result(value, "JSON", {}, directory):
                 execution.files.append((path, "application/json"))
         for result in saved:
-            fmt = output_format(result.format)
+            fmt = output_format(result.format, internal=True)
             for path in write_result(result.data, fmt.name, result.options, directory):
                 execution.files.append((path, fmt.media_type))
     except RasterioIOError as error:
@@ -80,6 +80,7 @@ def execute_sync(process: dict, settings: Any, catalog: Any, udps: UdpLookup | N
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
-    # A graph that saves several results answers with the last one, as the result node.
+    # A graph that saves several results answers with the last one, as the result node; a saved
+    # model writes its STAC Item first and the model file last, so the answer is the model.
     path, media_type = execution.files[-1]
     return SyncResult(media_type, path=path, filename=path.name, cleanup=lambda: shutil.rmtree(directory, ignore_errors=True))

@@ -28,6 +28,8 @@ from terracube.processes import (
     load,
     logic,
     math,
+    ml,
+    ml_io,
     resample,
     save,
     sorting,
@@ -81,6 +83,12 @@ IMPLEMENTATIONS = {
     "vector_reproject": vector.vector_reproject,
     "vector_to_regular_points": vector.vector_to_regular_points,
     "vector_to_random_points": vector.vector_to_random_points,
+    # machine learning
+    "fit_class_random_forest": ml.fit_class_random_forest,
+    "fit_regr_random_forest": ml.fit_regr_random_forest,
+    "predict_random_forest": ml.predict_random_forest,
+    "save_ml_model": ml_io.save_ml_model,
+    "load_ml_model": ml_io.load_ml_model,
     # arrays
     "array_element": arrays.array_element,
     "array_create": arrays.array_create,

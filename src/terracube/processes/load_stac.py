@@ -164,10 +164,10 @@ class StacUrlSource(CollectionSource):
         return [item for item in self._items or [] if in_window(item, bbox, start, end)]
 
 
-def check_location(url: str, settings: Any) -> str:
+def check_location(url: str, settings: Any, process: str = "load_stac") -> str:
     """The location to read: a URL, or a local path inside the directories the server allows."""
     if not isinstance(url, str) or not url.strip():
-        raise ProcessParameterInvalid("load_stac: 'url' must be the URL of a STAC Item, Collection or Catalog.")
+        raise ProcessParameterInvalid(f"{process}: 'url' must be the URL of a STAC Item, Collection or Catalog.")
     parsed = urlparse(url)
     if parsed.scheme in ("http", "https"):
         return url
@@ -176,12 +176,12 @@ def check_location(url: str, settings: Any) -> str:
     elif parsed.scheme in ("", ) or (len(parsed.scheme) == 1 and url[1:3] in (":\\", ":/")):
         path = Path(url)
     else:
-        raise ProcessParameterInvalid(f"load_stac: URLs with scheme '{parsed.scheme}' are not supported; use http(s).")
+        raise ProcessParameterInvalid(f"{process}: URLs with scheme '{parsed.scheme}' are not supported; use http(s).")
     allowed = [Path(d) for d in (getattr(settings, "data_dir", None), *setting(settings, "load_stac_local_dirs")) if d]
     resolved = path.expanduser().resolve()
     if not any(resolved.is_relative_to(directory.expanduser().resolve()) for directory in allowed):
         raise ProcessParameterInvalid(
-            f"load_stac: the local path {url} is outside the directories this server reads from; give an http(s) URL."
+            f"{process}: the local path {url} is outside the directories this server reads from; give an http(s) URL."
         )
     return str(resolved)
 

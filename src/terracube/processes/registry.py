@@ -32,7 +32,10 @@ class ProcessDefinition:
 
     @property
     def required_parameters(self) -> list[str]:
-        return [name for name, p in self.parameters.items() if not p.get("optional", False)]
+        # A function may accept leaving out a parameter its spec requires, where clients leave it out
+        # and other backends default it (``lenient_parameters``); the spec served stays the official one.
+        lenient = getattr(self.function, "lenient_parameters", ())
+        return [name for name, p in self.parameters.items() if not p.get("optional", False) and name not in lenient]
 
 
 def load_spec(process_id: str) -> dict:
