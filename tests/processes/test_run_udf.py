@@ -177,3 +177,12 @@ def test_apply_timeseries_must_keep_the_length(settings):
 def test_apply_datacube_refuses_a_cube_over_the_size_limit(settings):
     error = error_of(DOUBLE_PLUS, settings.model_copy(update={"udf_max_values": 10}))
     assert "udf_max_values" in error.message
+
+
+def test_what_the_udf_prints_is_logged_with_its_node(settings, caplog):
+    code = "def apply_datacube(cube, context):\n    print('bands:', list(cube.get_array().bands.values))\n    return cube\n"
+    env = ProcessEnv(settings=settings).for_node("myudf")
+    with caplog.at_level("INFO", logger="terracube.process"):
+        run_udf(make_cube(), code, "Python", env=env)
+    [record] = [r for r in caplog.records if "UDF output" in r.getMessage()]
+    assert "bands: ['B04', 'B08', 'SCL']" in record.getMessage() and record.node_id == "myudf"

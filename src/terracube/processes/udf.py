@@ -117,8 +117,7 @@ def run_udf(data: Any, udf: str, runtime: str, version: str | None = None, conte
         )
     settings = _settings(env)
     context = {} if context is None else context
-    logger = getattr(env, "logger", None)
-    sandbox = _Sandbox(udf, function, context, settings, logger)
+    sandbox = _Sandbox(udf, function, context, settings, getattr(env, "logger", None), getattr(env, "node_id", None))
     if function == "apply_timeseries":
         return _timeseries(data, sandbox)
     if data.size > settings.udf_max_values:
@@ -168,8 +167,9 @@ def _settings(env: Any):
 class _Sandbox:
     """Runs the UDF on one in-memory array in a fresh child process, under the configured limits."""
 
-    def __init__(self, code: str, function: str, context: Any, settings: Any, logger: Any):
+    def __init__(self, code: str, function: str, context: Any, settings: Any, logger: Any, node_id: str | None):
         self.code, self.function, self.context = code, function, context
+        self.node_id = node_id
         self.timeout = float(settings.udf_timeout)
         self.memory = int(settings.udf_memory_limit)
         self.logger = logger
@@ -211,7 +211,7 @@ class _Sandbox:
         """What the UDF printed goes to the job's or request's log, as CDSE shows it."""
         text = (directory / "output.log").read_bytes()[-20_000:].decode("utf-8", "replace").strip()
         if text and self.logger is not None:
-            self.logger.info("UDF output:\n%s", text)
+            self.logger.info("UDF output:\n%s", text, extra={"node_id": self.node_id})
 
     def _check(self, directory: Path, returncode: int) -> None:
         path = directory / "status.json"

@@ -66,12 +66,17 @@ def save_array(array, directory: Path, stem: str) -> None:
     (directory / f"{stem}.json").write_text(json.dumps(meta), encoding="utf-8")
 
 
+def _labels(values: np.ndarray) -> np.ndarray:
+    # Text labels back as Python str (object), as xarray and the rest of terracube keep them.
+    return values.astype(object) if values.dtype.kind == "U" else values
+
+
 def load_array(directory: Path, stem: str):
     import xarray as xr
 
     meta = json.loads((directory / f"{stem}.json").read_text(encoding="utf-8"))
     with np.load(directory / f"{stem}.npz", allow_pickle=False) as stored:
-        coords = {c["name"]: xr.Variable(c["dims"], stored[f"coord{i}"], attrs=c["attrs"]) for i, c in enumerate(meta["coords"])}
+        coords = {c["name"]: xr.Variable(c["dims"], _labels(stored[f"coord{i}"]), attrs=c["attrs"]) for i, c in enumerate(meta["coords"])}
         return xr.DataArray(stored["values"], dims=meta["dims"], coords=coords, attrs=meta["attrs"], name=meta["name"])
 
 
