@@ -46,7 +46,8 @@ ENTRY_POINTS = ("apply_datacube", "apply_timeseries")
 _SLOTS = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 
 
-def UdfError(message: str) -> ProcessError:  # noqa: N802 - reads like the error class it stands for
+def UdfError(message: str) -> ProcessError:
+    """The one error code of a failing UDF; the message says what happened and where."""
     return ProcessError("UdfError", message)
 
 
@@ -129,7 +130,7 @@ def run_udf(data: Any, udf: str, runtime: str, version: str | None = None, conte
     return _restore(result, data)
 
 
-def _timeseries(data: xr.DataArray, sandbox: "_Sandbox") -> xr.DataArray:
+def _timeseries(data: xr.DataArray, sandbox: _Sandbox) -> xr.DataArray:
     temporal = [d for d in data.dims if dimension_type(data, d) == "temporal"]
     if "t" not in data.dims and len(temporal) != 1:
         raise UdfError("apply_timeseries needs a cube with a temporal dimension 't'.")
