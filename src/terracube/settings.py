@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     # Local folders load_stac may read besides data_dir: the server's disk is not its users'.
     load_stac_local_dirs: list[Path] = Field(default_factory=list)
 
+    # UDFs (docs/udf.md): each runs in a child process under these limits.
+    udf_timeout: float = Field(default=60.0, gt=0)  # seconds one UDF process may run
+    udf_memory_limit: int = Field(default=2 * 2**30, ge=0)  # bytes of address space (RLIMIT_AS); 0: none
+    udf_max_values: int = Field(default=50_000_000, ge=1)  # cube size apply_datacube takes at once
+
     @classmethod
     def settings_customise_sources(
         cls,

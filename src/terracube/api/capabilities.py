@@ -1,4 +1,4 @@
-"""Capabilities and discovery: ``/``, ``/.well-known/openeo``, ``/conformance``, ``/file_formats``, ``/health``."""
+"""Capabilities and discovery: ``/``, ``/.well-known/openeo``, ``/conformance``, ``/file_formats``, ``/udf_runtimes``, ``/health``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 
 from terracube import __version__
 from terracube.formats import file_formats as file_formats_document
+from terracube.processes.udf import udf_runtimes as udf_runtimes_document
 
 API_VERSION = "1.2.0"
 router = APIRouter()
@@ -73,6 +74,11 @@ def conformance() -> dict:
 @router.get("/file_formats", tags=["capabilities"])
 def file_formats() -> dict:
     return file_formats_document()
+
+
+@router.get("/udf_runtimes", tags=["capabilities"])
+def udf_runtimes() -> dict:
+    return udf_runtimes_document()
 
 
 @router.get("/health", tags=["capabilities"])

@@ -36,6 +36,7 @@ from terracube.processes import (
     statistics,
     texts,
     trigonometry,
+    udf,
     vector,
 )
 
@@ -73,6 +74,7 @@ IMPLEMENTATIONS = {
     "resample_cube_spatial": resample.resample_cube_spatial,
     "resample_cube_temporal": resample.resample_cube_temporal,
     "inspect": development.inspect,
+    "run_udf": udf.run_udf,
     # cubes and vector data
     "aggregate_spatial": aggregate_spatial.aggregate_spatial,
     "mask_polygon": cubes_polygons.mask_polygon,
