@@ -41,3 +41,12 @@ def test_the_machine_learning_specs_are_served_unchanged_from_the_ml_branch():
         assert spec["experimental"] is True and "machine learning" in spec["categories"]
     assert [p["name"] for p in load_spec("fit_class_random_forest")["parameters"]] == ["predictors", "target", "max_variables", "num_trees", "seed"]
     assert [p["name"] for p in load_spec("predict_random_forest")["parameters"]] == ["data", "model"]
+
+
+def test_docs_processes_lists_exactly_what_is_implemented():
+    import re
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "processes.md").read_text(encoding="utf-8")
+    table = page.split("| category | processes |", 1)[1].split("\n\n", 1)[0]
+    listed = set(re.findall(r"`(\w+)`", table))
+    assert listed == {definition.id for definition in default_registry()}, "docs/processes.md is stale"

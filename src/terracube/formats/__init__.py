@@ -45,6 +45,15 @@ def _json(data, directory, options):
     return write_json(data, directory, options)
 
 
+def _vector(writer_name):
+    def write(data, directory, options):
+        from terracube.formats import vector
+
+        return getattr(vector, writer_name)(data, directory, options)
+
+    return write
+
+
 def _ml_model(data, directory, options):
     from terracube.processes.ml_io import write_ml_model
 
@@ -69,13 +78,20 @@ OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
         "Network Common Data Form",
         "application/x-netcdf",
         "nc",
-        ("raster",),
+        ("raster", "vector"),
         _netcdf,
         {
             "filename_prefix": {"type": "string", "description": "File name prefix, 'openEO' by default.", "default": "openEO"},
         },
         aliases=("NETCDF", "NC"),
     ),
+    # Vector data cubes (aggregate_spatial): one feature or row per geometry, a column per band (and date).
+    OutputFormat("GeoJSON", "GeoJSON (WGS84)", "application/geo+json", "geojson", ("vector",), _vector("write_geojson"),
+                 {"filename_prefix": {"type": "string", "description": "File name prefix, 'openEO' by default.", "default": "openEO"}}),
+    OutputFormat("CSV", "Comma-separated values, geometry as WKT", "text/csv", "csv", ("vector", "table"), _vector("write_csv"),
+                 {"filename_prefix": {"type": "string", "description": "File name prefix, 'openEO' by default.", "default": "openEO"}}),
+    OutputFormat("Parquet", "GeoParquet", "application/vnd.apache.parquet", "parquet", ("vector", "table"),
+                 _vector("write_parquet"), {"filename_prefix": {"type": "string", "description": "File name prefix, 'openEO' by default.", "default": "openEO"}}, aliases=("GEOPARQUET",)),
     OutputFormat("JSON", "JavaScript Object Notation", "application/json", "json", ("raster", "vector", "table", "other"), _json),
     OutputFormat(
         "ML-MODEL", "Machine learning model (skops) with its STAC Item", "application/octet-stream; application=skops", "skops",

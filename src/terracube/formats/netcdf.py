@@ -23,6 +23,9 @@ def write_netcdf(data, directory: Path, options: dict) -> list[Path]:
     if "spatial_ref" in dataset.coords:
         for name in dataset.data_vars:
             dataset[name].attrs["grid_mapping"] = "spatial_ref"
+    if "geometry" in dataset.dims:
+        # A vector cube: geometries as CF geometry containers (xvec), which xvec decodes back.
+        dataset = dataset.xvec.encode_cf()
     dataset.attrs["Conventions"] = "CF-1.9"
     dataset.attrs["source"] = "terracube"
     path = directory / f"{options.get('filename_prefix', 'openEO')}.nc"

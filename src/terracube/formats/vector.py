@@ -1,0 +1,70 @@
+"""Vector data cubes (aggregate_spatial's result) as GeoJSON, CSV and GeoParquet.
+
+A vector cube is a DataArray with a ``geometry`` dimension indexed by xvec. Each geometry becomes
+one feature (one row); every other dimension is spread into columns named like the bands of a
+GeoTIFF (``B04``, or ``2021-07-21_B04`` with a time dimension); the features' own properties come
+first. GeoJSON is written in WGS84 as RFC 7946 requires; CSV carries the geometry as WKT in the
+cube's CRS; GeoParquet keeps the CRS in its metadata.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from terracube.errors import ProcessParameterInvalid
+
+GEOMETRY_DIM = "geometry"
+
+
+def is_vector_cube(data) -> bool:
+    return isinstance(data, xr.DataArray) and GEOMETRY_DIM in data.dims
+
+
+def to_geodataframe(cube: xr.DataArray) -> gpd.GeoDataFrame:
+    if not is_vector_cube(cube):
+        raise ProcessParameterInvalid("This format is for vector data cubes (e.g. the result of aggregate_spatial).")
+    others = [dim for dim in cube.dims if dim != GEOMETRY_DIM]
+    values = cube.transpose(GEOMETRY_DIM, *others).values.reshape(cube.sizes[GEOMETRY_DIM], -1)
+    columns = ["_".join(_label(cube, dim, label) for dim, label in zip(others, combination))
+               for combination in itertools.product(*(range(cube.sizes[dim]) for dim in others))] or ["value"]
+    properties = pd.DataFrame(cube.attrs.get("properties") or [{} for _ in range(cube.sizes[GEOMETRY_DIM])])
+    table = pd.concat([properties.reset_index(drop=True), pd.DataFrame(values, columns=columns)], axis=1)
+    crs = getattr(cube.xindexes.get(GEOMETRY_DIM), "crs", None)  # xvec's GeometryIndex knows it
+    return gpd.GeoDataFrame(table, geometry=list(cube[GEOMETRY_DIM].values), crs=crs)
+
+
+def _label(cube: xr.DataArray, dim: str, position: int) -> str:
+    label = cube[dim].values[position] if dim in cube.coords else position
+    if isinstance(label, np.datetime64):
+        return str(np.datetime_as_string(label, unit="D"))
+    return str(label)
+
+
+def write_geojson(data, directory: Path, options: dict) -> list[Path]:
+    frame = to_geodataframe(data)
+    if frame.crs is not None:
+        frame = frame.to_crs(4326)
+    path = directory / f"{options.get('filename_prefix', 'openEO')}.geojson"
+    path.write_text(frame.to_json(na="null", drop_id=True), encoding="utf-8")
+    return [path]
+
+
+def write_csv(data, directory: Path, options: dict) -> list[Path]:
+    frame = to_geodataframe(data)
+    table = pd.DataFrame(frame.drop(columns="geometry"))
+    table.insert(0, "geometry", frame.geometry.to_wkt())
+    path = directory / f"{options.get('filename_prefix', 'openEO')}.csv"
+    table.to_csv(path, index=False)
+    return [path]
+
+
+def write_parquet(data, directory: Path, options: dict) -> list[Path]:
+    path = directory / f"{options.get('filename_prefix', 'openEO')}.parquet"
+    to_geodataframe(data).to_parquet(path)
+    return [path]
