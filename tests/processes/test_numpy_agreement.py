@@ -51,7 +51,10 @@ def run(node: dict, cube):
 
 
 def callback(process_id: str, parameter: str, **arguments) -> dict:
-    return {"process_graph": {"f": {"process_id": process_id, "arguments": {parameter: {"from_parameter": parameter}, **arguments}, "result": True}}}
+    """A one-node callback reading the callback parameter ``parameter`` (``x`` for apply, ``data`` for reducers)."""
+    argument = "p" if process_id == "exp" else parameter  # exp's argument is named p
+    node = {"process_id": process_id, "arguments": {argument: {"from_parameter": parameter}, **arguments}, "result": True}
+    return {"process_graph": {"f": node}}
 
 
 def with_nan_all_slices(values: np.ndarray) -> np.ndarray:

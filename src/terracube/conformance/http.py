@@ -222,14 +222,18 @@ class LocalServer:
         self.url = f"http://127.0.0.1:{port}"
         self.data_dir = tempfile.mkdtemp(prefix="terracube-conformance-")
         env = {**os.environ, "TERRACUBE_DATA_DIR": self.data_dir}
+        # The server's log goes to a file: a pipe nobody reads fills up and blocks the server.
+        self.log_path = os.path.join(self.data_dir, "server.log")
+        self.log = open(self.log_path, "wb")  # noqa: SIM115 - open for the server's lifetime
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "terracube.api.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=env, stdout=subprocess.DEVNULL, stderr=self.log,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited: {self.process.stderr.read().decode(errors='replace')[-2000:]}")
+                with open(self.log_path, "rb") as log:
+                    raise RuntimeError(f"the server exited: {log.read().decode(errors='replace')[-2000:]}")
             try:
                 with urllib.request.urlopen(self.url + "/", timeout=1):  # noqa: S310 - our own server
                     return
@@ -245,6 +249,7 @@ class LocalServer:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+        self.log.close()
 
 
 def local_server() -> LocalServer:
