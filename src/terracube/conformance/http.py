@@ -71,6 +71,7 @@ def netcdf_bytes(document: dict) -> bytes:
     types = cube.attrs.get("dimension_types", {})
     cube.attrs = {"openeo:dimension_types": json.dumps(types)}
     if "spatial_ref" in cube.coords:
+        cube.encoding.pop("grid_mapping", None)  # odc-geo puts it in the encoding; xarray refuses it twice
         cube.attrs["grid_mapping"] = "spatial_ref"
     for dim in cube.dims:
         if dim in cube.indexes and cube.indexes[dim].dtype == object:

@@ -22,6 +22,8 @@ def write_netcdf(data, directory: Path, options: dict) -> list[Path]:
     dataset = dataset.rename({name: str(name) for name in dataset.data_vars})
     if "spatial_ref" in dataset.coords:
         for name in dataset.data_vars:
+            # A cube read from netCDF carries grid_mapping in its encoding; xarray refuses it in both places.
+            dataset[name].encoding.pop("grid_mapping", None)
             dataset[name].attrs["grid_mapping"] = "spatial_ref"
     if "geometry" in dataset.dims:
         # A vector cube: geometries as CF geometry containers (xvec), which xvec decodes back.
