@@ -1,6 +1,7 @@
 """The specs served by /processes are the official ones, and every registered process has one."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,10 @@ def test_every_registered_process_is_bound_to_its_own_spec():
         assert "parameters" in definition.spec and "returns" in definition.spec
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/openeo-processes is not beside this checkout")
 def test_the_shipped_specs_are_the_official_ones_unchanged():
+    if not SHARED.is_dir():
+        # CI has the checkout beside the repository: there its absence is a failure, not a skip.
+        (pytest.fail if os.environ.get("CI") else pytest.skip)("../shared/openeo-processes is not beside this checkout")
     registry = default_registry()
     for definition in registry:
         if definition.id in ML_PROPOSALS:

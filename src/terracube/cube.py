@@ -15,6 +15,8 @@ DIM_T = "t"
 DIM_BANDS = "bands"
 DIM_Y = "y"
 DIM_X = "x"
+# A vector cube (aggregate_spatial's result) has this dimension of shapely geometries, indexed by xvec.
+DIM_GEOMETRY = "geometry"
 SPATIAL_DIMS = (DIM_Y, DIM_X)
 
 DIMENSION_TYPES = {DIM_T: "temporal", DIM_BANDS: "bands", DIM_Y: "spatial", DIM_X: "spatial"}
@@ -27,6 +29,10 @@ def dimension_type(cube: xr.DataArray, name: str) -> str:
 
 def is_raster_cube(value: object) -> bool:
     return isinstance(value, xr.DataArray) and DIM_X in value.dims and DIM_Y in value.dims
+
+
+def is_vector_cube(value: object) -> bool:
+    return isinstance(value, xr.DataArray) and DIM_GEOMETRY in value.dims
 
 
 def crs_of(cube: xr.DataArray):

@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from starlette.concurrency import run_in_threadpool
 
 from terracube.api.auth import User, current_user
+from terracube.api.deps import get_catalog, udp_lookup
 from terracube.api.paging import paging_links
 from terracube.errors import BadRequest, OpenEOError, ProcessGraphMissing
 from terracube.jobs.errors import (
@@ -79,32 +80,17 @@ def jobs_service(request: Request):
     return service
 
 
-def app_catalog(request: Request):
-    """The app's one catalog (created on first use by the api room's ``deps``)."""
-    try:
-        from terracube.api.deps import app_catalog as shared
-    except ImportError:  # pragma: no cover - an app without deps: keep one on app.state
-        state = request.app.state
-        if getattr(state, "catalog", None) is None:
-            from terracube.data.catalog import Catalog
-
-            state.catalog = Catalog(state.settings)
-        return state.catalog
-    return shared(request.app)
-
-
 def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
 def _check_process(request: Request, process: Any, user: User) -> dict:
-    from terracube.api.deps import udp_lookup
     from terracube.graph.validate import collect_errors
     from terracube.processes.env import ProcessEnv
 
     if not isinstance(process, dict) or not isinstance(process.get("process_graph"), dict):
         raise ProcessGraphMissing("A batch job needs a process: {\"process\": {\"process_graph\": {...}}}.")
-    env = ProcessEnv(catalog=app_catalog(request), settings=request.app.state.settings)
+    env = ProcessEnv(catalog=get_catalog(request), settings=request.app.state.settings)
     errors = collect_errors(process, env=env, udps=udp_lookup(request, user))
     if errors:
         # The first error is the answer; a graph is rejected when the job is created, not when it starts.
@@ -342,6 +328,5 @@ def job_logs(
 def estimate_job(request: Request, job_id: str, user: User = Depends(current_user)) -> dict:
     service = jobs_service(request)
     job = service.store.get(job_id, user.user_id)
-    from terracube.api.deps import udp_lookup
 
-    return estimate(job.process, app_catalog(request), request.app.state.settings, udp_lookup(request, user))
+    return estimate(job.process, get_catalog(request), request.app.state.settings, udp_lookup(request, user))

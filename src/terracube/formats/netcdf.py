@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from terracube.cube import DIM_BANDS
+from terracube.cube import DIM_BANDS, DIM_GEOMETRY
 
 
 def write_netcdf(data, directory: Path, options: dict) -> list[Path]:
@@ -25,7 +25,7 @@ def write_netcdf(data, directory: Path, options: dict) -> list[Path]:
             # A cube read from netCDF carries grid_mapping in its encoding; xarray refuses it in both places.
             dataset[name].encoding.pop("grid_mapping", None)
             dataset[name].attrs["grid_mapping"] = "spatial_ref"
-    if "geometry" in dataset.dims:
+    if DIM_GEOMETRY in dataset.dims:
         # A vector cube: geometries as CF geometry containers (xvec), which xvec decodes back.
         dataset = dataset.xvec.encode_cf()
     dataset.attrs["Conventions"] = "CF-1.9"

@@ -17,13 +17,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from terracube.cube import DIM_GEOMETRY as GEOMETRY_DIM
+from terracube.cube import is_vector_cube
 from terracube.errors import ProcessParameterInvalid
-
-GEOMETRY_DIM = "geometry"
-
-
-def is_vector_cube(data) -> bool:
-    return isinstance(data, xr.DataArray) and GEOMETRY_DIM in data.dims
 
 
 def to_geodataframe(cube: xr.DataArray) -> gpd.GeoDataFrame:

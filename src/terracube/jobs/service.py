@@ -129,7 +129,7 @@ class JobService:
         """Connect to ``TERRACUBE_DASK_SCHEDULER`` or start a LocalCluster; retry until it works."""
         from distributed import Client, LocalCluster
 
-        address = getattr(self.settings, "dask_scheduler", None)
+        address = self.settings.dask_scheduler
         delay = 1.0
         while not self._stop.is_set():
             try:

@@ -113,7 +113,7 @@ def new_job_id() -> str:
 
 
 def database_url(settings: Any) -> str:
-    url = getattr(settings, "database_url", None)
+    url = settings.database_url
     if not url:
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{Path(settings.data_dir) / 'terracube.db'}"

@@ -61,7 +61,7 @@ def catalog_for(settings: Any):
     """One catalog per worker process and settings: a static catalog is read once, not per job."""
     from terracube.data.catalog import Catalog
 
-    key = settings.model_dump_json() if hasattr(settings, "model_dump_json") else repr(settings)
+    key = settings.model_dump_json()
     with _catalogs_lock:
         if key not in _catalogs:
             _catalogs[key] = Catalog(settings)

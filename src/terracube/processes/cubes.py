@@ -17,7 +17,7 @@ import xarray as xr
 from terracube.cube import dimension_type
 from terracube.errors import ProcessError, ProcessParameterInvalid
 from terracube.processes.arrays import count as count_process
-from terracube.processes.arrays import is_array, python_scalar
+from terracube.processes.arrays import float_dtype_for, is_array, python_scalar
 from terracube.processes.math import XARRAY_REDUCERS
 
 # --- what a cube carries besides its values -------------------------------------------------
@@ -88,6 +88,18 @@ def like_cube(result: Any, data: xr.DataArray, dropped: str | None = None) -> xr
         result = result.assign_coords(restore)
     result.attrs = cube_attrs(data, dropped)
     return result
+
+
+def replace_where(data: xr.DataArray, where: xr.DataArray, replacement: Any) -> xr.DataArray:
+    """``data`` with ``replacement`` where ``where`` is true; a null replacement is no-data (NaN),
+    which needs a float cube."""
+    replacement = python_scalar(replacement)
+    values = data
+    if replacement is None:
+        replacement = np.nan
+        if data.dtype.kind not in "fc":
+            values = data.astype(float_dtype_for(data.dtype))
+    return like_cube(values.where(~where, replacement), data)
 
 
 # --- reduce_dimension and apply -------------------------------------------------------------

@@ -15,8 +15,7 @@ import xarray as xr
 
 from terracube.cube import crs_of, dimension_type
 from terracube.errors import ProcessError
-from terracube.processes.arrays import float_dtype_for, python_scalar
-from terracube.processes.cubes import cube_attrs, labels_close, like_cube, preview, require_callback, require_cube
+from terracube.processes.cubes import cube_attrs, labels_close, like_cube, preview, replace_where, require_callback, require_cube
 
 
 # --- mask -----------------------------------------------------------------------------------
@@ -80,14 +79,7 @@ def mask(data: xr.DataArray, mask: xr.DataArray, replacement: Any = None) -> xr.
     else:
         condition = (aligned != 0) & aligned.notnull()
     condition = xr.DataArray(condition.data, dims=condition.dims, coords={d: data.coords[d] for d in condition.dims if d in data.coords})
-    replacement = python_scalar(replacement)
-    values = data
-    if replacement is None:
-        replacement = np.nan
-        if data.dtype.kind not in "fc":
-            values = data.astype(float_dtype_for(data.dtype))
-    result = values.where(~condition, replacement)
-    return like_cube(result, data)
+    return replace_where(data, condition, replacement)
 
 
 # --- merge_cubes ----------------------------------------------------------------------------

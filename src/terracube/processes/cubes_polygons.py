@@ -12,21 +12,15 @@ import numpy as np
 import xarray as xr
 
 from terracube.errors import ProcessError
-from terracube.processes.arrays import float_dtype_for, python_scalar
-from terracube.processes.cubes import like_cube, require_callback, require_cube
+from terracube.processes.arrays import float_dtype_for
+from terracube.processes.cubes import like_cube, replace_where, require_callback, require_cube
 from terracube.processes.geometries import as_mask_array, geometries_from, masks_on, require_polygons
 
 
 def _replace(data: xr.DataArray, keep: xr.DataArray, replacement: Any) -> xr.DataArray:
     """``data`` where ``keep``, else ``replacement`` (no-data when null); no-data stays no-data."""
-    replacement = python_scalar(replacement)
-    values = data
-    if replacement is None:
-        replacement = np.nan
-        if data.dtype.kind not in "fc":
-            values = data.astype(float_dtype_for(data.dtype))
     # No-data stays no-data, whatever the replacement (the spec leaves it untouched).
-    return like_cube(values.where(keep | data.isnull(), replacement), data)
+    return replace_where(data, ~keep & data.notnull(), replacement)
 
 
 def mask_polygon(data: xr.DataArray, mask: Any, replacement: Any = None, inside: bool = False) -> xr.DataArray:

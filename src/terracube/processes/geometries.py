@@ -22,11 +22,11 @@ from pyproj import CRS, Transformer
 from rasterio import features
 from shapely.ops import transform as shapely_transform
 
-from terracube.cube import crs_of
+from terracube.cube import DIM_GEOMETRY, crs_of, is_vector_cube
 from terracube.errors import ProcessParameterInvalid
 from terracube.processes.cubes_apply import spatial_dims
 
-GEOMETRY_DIM = "geometry"
+GEOMETRY_DIM = DIM_GEOMETRY
 WGS84 = CRS.from_epsg(4326)
 
 
@@ -45,10 +45,6 @@ class Geometries:
             return list(self.shapes)
         project = Transformer.from_crs(self.crs, target, always_xy=True).transform
         return [shape if shape.is_empty else shapely_transform(project, shape) for shape in self.shapes]
-
-
-def is_vector_cube(value: Any) -> bool:
-    return isinstance(value, xr.DataArray) and GEOMETRY_DIM in value.dims
 
 
 def _geojson_crs(document: dict) -> CRS:

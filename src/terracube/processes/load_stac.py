@@ -177,7 +177,7 @@ def check_location(url: str, settings: Any, process: str = "load_stac") -> str:
         path = Path(url)
     else:
         raise ProcessParameterInvalid(f"{process}: URLs with scheme '{parsed.scheme}' are not supported; use http(s).")
-    allowed = [Path(d) for d in (getattr(settings, "data_dir", None), *setting(settings, "load_stac_local_dirs")) if d]
+    allowed = [Path(d) for d in (setting(settings, "data_dir"), *setting(settings, "load_stac_local_dirs")) if d]
     resolved = path.expanduser().resolve()
     if not any(resolved.is_relative_to(directory.expanduser().resolve()) for directory in allowed):
         raise ProcessParameterInvalid(

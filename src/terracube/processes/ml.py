@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from terracube.cube import is_vector_cube
 from terracube.errors import OpenEOError, ProcessParameterInvalid
-from terracube.processes.geometries import GEOMETRY_DIM, geometries_from, is_vector_cube
+from terracube.processes.geometries import GEOMETRY_DIM, geometries_from
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"

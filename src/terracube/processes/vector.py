@@ -18,10 +18,11 @@ import xarray as xr
 from pyproj import CRS
 from shapely.geometry import MultiPoint, Point
 
+from terracube.cube import is_vector_cube
 from terracube.errors import ProcessError, ProcessParameterInvalid
 from terracube.processes.aggregate_spatial import vector_cube
 from terracube.processes.cubes_dimensions import with_types
-from terracube.processes.geometries import GEOMETRY_DIM, Geometries, geometries_from, is_vector_cube
+from terracube.processes.geometries import GEOMETRY_DIM, Geometries, geometries_from
 
 
 def _cube(geometries: Geometries, values: xr.DataArray | None = None) -> xr.DataArray:
