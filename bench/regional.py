@@ -81,6 +81,15 @@ def run_reference_engine(data_dir: Path, extent: dict, out: Path) -> Path:
     return run_reference(process_graph(extent), Catalog(settings), settings, out)
 
 
+def nanmedian_by_sort(stack: np.ndarray) -> np.ndarray:
+    """numpy's nanmedian over a short first axis, four times faster: NaN sorts last."""
+    ordered = np.sort(stack, axis=0)
+    valid = np.count_nonzero(~np.isnan(ordered), axis=0)[None]
+    low = np.take_along_axis(ordered, np.maximum(valid - 1, 0) // 2, axis=0)[0]
+    high = np.take_along_axis(ordered, valid // 2, axis=0)[0]
+    return np.where(valid[0] > 0, (low + high) / 2, np.nan).astype("float32")
+
+
 def run_handwritten(data_dir: Path, extent: dict, out: Path) -> Path:
     """The limit: one pass per block of rows, reading each date's window once, numpy in float32."""
     import pystac
@@ -115,7 +124,7 @@ def run_handwritten(data_dir: Path, extent: dict, out: Path) -> Path:
             stack[index] = ndvi
             for dataset in source.values():
                 dataset.close()
-        result[row0 : row0 + rows] = np.nanmedian(stack, axis=0)
+        result[row0 : row0 + rows] = nanmedian_by_sort(stack)
 
     with ThreadPoolExecutor(2) as pool:  # two cores
         list(pool.map(block_rows, range(0, height, block)))
@@ -127,9 +136,76 @@ def run_handwritten(data_dir: Path, extent: dict, out: Path) -> Path:
     return path
 
 
+def run_terracube_job(data_dir: Path, extent: dict, out: Path) -> Path:
+    """A batch job, as users run one: ``terracube serve`` with its LocalCluster, the official client."""
+    import openeo
+    from tutorial import start_server
+
+    url, server = start_server(data_dir)
+    try:
+        con = openeo.connect(url)
+        job = con.create_job(process_graph(extent), title="regional median NDVI")
+        sampler = _TreeMemory(server.pid)
+        started = time.perf_counter()
+        job.start_and_wait(print=lambda *args: None, max_poll_interval=0.5)
+        seconds = time.perf_counter() - started
+        sampler.stop()
+        path = out / "job.tif"
+        job.get_results().get_asset().download(path)
+        return path, seconds, sampler.peak
+    finally:
+        server.terminate()
+        server.wait()
+
+
+class _TreeMemory:
+    """Peak RSS of a process and its children (the server and any Dask worker processes)."""
+
+    def __init__(self, pid: int):
+        import threading
+
+        import psutil
+
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            try:
+                tree = [self.process, *self.process.children(recursive=True)]
+                self.peak = max(self.peak, sum(p.memory_info().rss for p in tree))
+            except psutil.Error:
+                pass
+            self._stop.wait(0.05)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def warm_up(contender: str) -> None:
+    """Import what each contender needs before the clock starts: a server has its modules loaded."""
+    import pystac  # noqa: F401
+    import rasterio  # noqa: F401
+
+    if contender in ("terracube", "reference"):
+        import terracube.jobs.execute  # noqa: F401
+        from terracube.data.catalog import Catalog  # noqa: F401
+    if contender == "reference":
+        import openeo_pg_parser_networkx  # noqa: F401
+        import openeo_processes_dask.process_implementations  # noqa: F401
+    if contender == "terracube-job":
+        import openeo  # noqa: F401
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("contender", choices=["terracube", "reference", "handwritten", "build"])
+    parser.add_argument("contender", choices=["terracube", "terracube-job", "reference", "handwritten", "build"])
     parser.add_argument("--side", type=int, default=5490, help="request side in pixels")
     parser.add_argument("--archive-side", type=int, default=5490)
     parser.add_argument("--dates", type=int, default=12)
@@ -140,11 +216,16 @@ def main() -> None:
         print(json.dumps({"archive": str(data_dir)}))
         return
     args.out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    runner = {"terracube": run_terracube, "reference": run_reference_engine, "handwritten": run_handwritten}[args.contender]
-    path = runner(data_dir, request_extent(args.side), args.out)
-    seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    warm_up(args.contender)
+    if args.contender == "terracube-job":
+        # Timed from the job's start to its finish, memory over the server's process tree.
+        path, seconds, peak = run_terracube_job(data_dir, request_extent(args.side), args.out)
+    else:
+        started = time.perf_counter()
+        runner = {"terracube": run_terracube, "reference": run_reference_engine, "handwritten": run_handwritten}[args.contender]
+        path = runner(data_dir, request_extent(args.side), args.out)
+        seconds = time.perf_counter() - started
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     import rasterio
 
     with rasterio.open(path) as src:

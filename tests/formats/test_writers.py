@@ -41,6 +41,32 @@ def test_gtiff_is_a_cog_with_grid_nodata_and_band_names(tmp_path):
         assert src.profile["tiled"]
 
 
+def chunked_cube():
+    """Several dask blocks in every direction, with values that say where they belong."""
+    cube = small_cube()
+    values = np.arange(cube.size, dtype="float32").reshape(cube.shape)
+    values[1, 0, 4, 7] = np.nan
+    return cube.copy(data=values).chunk({"t": 1, "bands": 1, "y": 4, "x": 3}), values
+
+
+def test_gtiff_of_a_chunked_cube_puts_every_block_in_its_window(tmp_path):
+    cube, values = chunked_cube()
+    [path] = write_result(cube, "GTiff", {}, tmp_path)
+    with rasterio.open(path) as src:
+        np.testing.assert_array_equal(src.read(), values.reshape(4, 6, 10))
+
+
+def test_gtiff_from_a_batch_jobs_dask_cluster_is_the_same_file(tmp_path):
+    from distributed import Client, LocalCluster
+
+    cube, values = chunked_cube()
+    # Workers in other processes: blocks cannot write into this process's file themselves.
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None) as cluster, Client(cluster):
+        [path] = write_result(cube, "GTiff", {}, tmp_path)
+    with rasterio.open(path) as src:
+        np.testing.assert_array_equal(src.read(), values.reshape(4, 6, 10))
+
+
 def test_netcdf_has_bands_as_variables_and_a_crs(tmp_path):
     [path] = write_result(small_cube(), "netcdf", {}, tmp_path)
     with xr.open_dataset(path, engine="h5netcdf") as ds:

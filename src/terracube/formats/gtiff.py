@@ -1,16 +1,19 @@
 """GeoTIFF output: Cloud-Optimized, one raster band per label of the non-spatial dimensions.
 
-Large cubes are computed and written strip by strip (one row of dask chunks at a time), so
-memory stays bounded by the chunk size rather than the area; the tiled GeoTIFF is then copied
-into a COG with overviews.
+Large cubes are computed and written block by block in one dask computation, so memory stays
+bounded by the chunks in flight rather than the area; the tiled GeoTIFF is then copied into a COG
+with overviews.
 """
 
 from __future__ import annotations
 
 import itertools
 import tempfile
+import threading
 from pathlib import Path
 
+import dask
+import dask.array as da
 import numpy as np
 import rasterio
 import rasterio.shutil
@@ -19,9 +22,6 @@ from rasterio.windows import Window
 
 from terracube.cube import DIM_T, DIM_X, DIM_Y, is_raster_cube
 from terracube.errors import ProcessParameterInvalid
-
-STRIP_ROWS = 1024
-
 
 def _label(value) -> str:
     if isinstance(value, np.datetime64):
@@ -37,14 +37,48 @@ def _output_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(dtype)
 
 
-def _strips(cube: xr.DataArray) -> list[tuple[int, int]]:
-    """Row ranges that follow the dask chunks along y, so no chunk is read twice."""
-    if cube.chunks is not None:
-        sizes = cube.chunks[cube.get_axis_num(DIM_Y)]
-    else:
-        sizes = [STRIP_ROWS] * (cube.sizes[DIM_Y] // STRIP_ROWS) + ([cube.sizes[DIM_Y] % STRIP_ROWS] if cube.sizes[DIM_Y] % STRIP_ROWS else [])
-    edges = np.cumsum([0, *sizes])
-    return list(zip(edges[:-1].tolist(), edges[1:].tolist()))
+class _WindowWriter:
+    """A dask ``store`` target: each computed block goes straight into its window of the file."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+        self.lock = threading.Lock()  # one GDAL dataset handle is not safe across threads
+
+    def __setitem__(self, key: tuple[slice, slice, slice], block: np.ndarray) -> None:
+        bands, rows, cols = key
+        window = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+        with self.lock:
+            self.dataset.write(block, indexes=list(range(bands.start + 1, bands.stop + 1)), window=window)
+
+
+def _write_blocks(values, dataset) -> None:
+    """Compute and write the whole cube in one dask computation, block by block as they finish.
+
+    One computation lets every core work on every part of the image (strips computed one after
+    the other left a core idle at each strip's end), and each block is freed once written, so
+    memory is bounded by the chunks in flight, not by the area.
+    """
+    if not isinstance(values, da.Array):
+        dataset.write(np.asarray(values))
+        return
+    writer = _WindowWriter(dataset)
+    client = _distributed_client()
+    if client is None:  # threads of this process: they write themselves
+        da.store(values, writer, lock=False)
+        return
+    # Workers may be other processes or machines: blocks come back here to be written.
+    from distributed import as_completed
+
+    futures = client.compute(list(values.to_delayed().ravel()))
+    windows = dict(zip((future.key for future in futures), da.core.slices_from_chunks(values.chunks)))
+    for future, block in as_completed(futures, with_results=True):
+        writer[windows[future.key]] = block
+        future.release()
+
+
+def _distributed_client():
+    """The Dask client ``compute`` would use here (a batch job's), or None for dask's local threads."""
+    return getattr(dask.base.get_scheduler(), "__self__", None)
 
 
 def write_gtiff(data, directory: Path, options: dict) -> list[Path]:
@@ -73,11 +107,12 @@ def write_gtiff(data, directory: Path, options: dict) -> list[Path]:
     path = directory / f"{options.get('filename_prefix', 'openEO')}.tif"
     with tempfile.TemporaryDirectory(dir=directory) as scratch:
         tiled = Path(scratch) / "tiled.tif"
-        with rasterio.open(tiled, "w", driver="GTiff", tiled=True, blockxsize=512, blockysize=512, compress="zstd", **profile) as dst:
-            for row0, row1 in _strips(cube):
-                strip = np.asarray(cube.isel({DIM_Y: slice(row0, row1)}).values).astype(dtype, copy=False)
-                dst.write(strip.reshape((-1, row1 - row0, width)), window=Window(0, row0, width, row1 - row0))
+        # Uncompressed scratch: compressing here would happen under the writer's lock, serialising
+        # the workers; the COG copy compresses once, on all cores.
+        with rasterio.open(tiled, "w", driver="GTiff", tiled=True, blockxsize=512, blockysize=512, **profile) as dst:
+            _write_blocks(cube.data.astype(dtype, copy=False).reshape((-1, height, width)), dst)
             for index, description in enumerate(descriptions, start=1):
                 dst.set_band_description(index, description)
-        rasterio.shutil.copy(tiled, path, driver="COG", compress="deflate", blocksize=512, overview_resampling="nearest")
+        with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
+            rasterio.shutil.copy(tiled, path, driver="COG", compress="deflate", blocksize=512, overview_resampling="nearest")
     return [path]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from terracube.errors import OpenEOError, ProcessGraphInvalid, ProcessParameterRequired, ProcessUnsupported
+from terracube.graph.fuse import PLAN_NAMESPACE, PLANNED_PROCESSES, fuse_class_tests
 from terracube.graph.model import ProcessGraph, parse_process_graph
 from terracube.graph.udp import USER_NAMESPACES, UdpLookup
 from terracube.processes.env import ProcessEnv
@@ -67,7 +68,7 @@ class Evaluator:
                     # from_argument is the pre-1.0 spelling; old graphs and test cases still use it.
                     return self.parameter(graph, parameters, value.get("from_parameter", value.get("from_argument")), node_id)
                 if len(value) == 1 and "process_graph" in value:
-                    return Callback(parse_process_graph({"process_graph": value["process_graph"]}), self, parameters)
+                    return Callback(fuse_class_tests(parse_process_graph({"process_graph": value["process_graph"]})), self, parameters)
                 return {k: resolve(v, node_id) for k, v in value.items()}
             if isinstance(value, list):
                 return [resolve(v, node_id) for v in value]
@@ -87,6 +88,9 @@ class Evaluator:
         )
 
     def call(self, node_id: str, process_id: str, namespace: str | None, arguments: dict[str, Any]) -> Any:
+        if namespace == PLAN_NAMESPACE:
+            # The planner's node stands where the user's `or` stood: errors name that.
+            return self.invoke(node_id, "or", PLANNED_PROCESSES[process_id], arguments)
         definition = self.registry.get(process_id) if namespace in (None, "backend", "core") else None
         if definition is None:
             document = self.udps(process_id, namespace) if self.udps and namespace in USER_NAMESPACES else None
@@ -100,8 +104,13 @@ class Evaluator:
             return self.call_udp(node_id, process_id, document, arguments)
         if definition.wants_env:
             arguments = {**arguments, "env": self.env.for_node(node_id)}
+        return self.invoke(node_id, process_id, definition.function, arguments)
+
+    @staticmethod
+    def invoke(node_id: str, process_id: str, function: Any, arguments: dict[str, Any]) -> Any:
+        """Call a process function; its errors name the node and process at fault."""
         try:
-            return definition.function(**arguments)
+            return function(**arguments)
         except OpenEOError as error:
             if error.node_id is None:
                 error.node_id = node_id
@@ -110,10 +119,9 @@ class Evaluator:
             raise
         except TypeError as error:
             # A call the spec's parameters allow but the function's signature does not: name it.
-            if "argument" in str(error) and definition.function.__name__ in str(error):
+            if "argument" in str(error) and function.__name__ in str(error):
                 raise ProcessGraphInvalid(f"Node '{node_id}' ({process_id}): {error}", node_id=node_id) from error
             raise
-
 
     def call_udp(self, node_id: str, process_id: str, document: dict, arguments: dict[str, Any]) -> Any:
         """A user-defined process: its graph, with the node's arguments as its parameters (defaults from its declaration)."""
@@ -138,4 +146,4 @@ def evaluate_process_graph(
     udps: UdpLookup | None = None,
 ) -> Any:
     """The value of the graph's result node; what ``save_result`` collected is in ``env.saved_results``."""
-    return Evaluator(registry, env, udps).run(graph, parameters or {})
+    return Evaluator(registry, env, udps).run(fuse_class_tests(graph), parameters or {})

@@ -19,6 +19,7 @@ import xarray as xr
 
 from terracube.errors import ProcessParameterInvalid
 from terracube.processes.arrays import can_hold_nodata, is_array, is_number, python_scalar
+from terracube.processes.logic import or_
 
 
 def missing_mask(operands: tuple[Any, ...]) -> Any:
@@ -204,3 +205,25 @@ def is_infinite(x: Any) -> Any:
 
 
 __all__ = ["eq", "neq", "gt", "gte", "lt", "lte", "between", "is_nan", "is_nodata", "is_valid", "is_infinite"]
+
+
+# --- planned -------------------------------------------------------------------------------
+
+
+def is_one_of(x: Any, values: list) -> Any:
+    """``or`` over ``eq(x, value)`` for every value, in one pass over the pixels.
+
+    Not an openEO process: the planner (``graph.fuse``) puts it where a graph chains such tests, so
+    it must answer exactly what the chain answers, no-data included.
+    """
+    x = python_scalar(x)
+    if isinstance(x, (xr.DataArray, np.ndarray)) and x.dtype.kind in "biuf":
+        if isinstance(x, xr.DataArray):
+            member = xr.apply_ufunc(np.isin, x, kwargs={"test_elements": values}, dask="parallelized", output_dtypes=[bool])
+        else:
+            member = np.isin(x, values)
+        return with_nodata(member, missing_mask((x,)))
+    result = eq(x, values[0])
+    for value in values[1:]:
+        result = or_(result, eq(x, value))
+    return result

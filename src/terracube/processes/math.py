@@ -183,8 +183,34 @@ def _stat(xarray_method: str, numpy_function: Callable[[np.ndarray], Any], **xar
     return on_xarray, numpy_function
 
 
+def _nanmedian_last_axis(values: np.ndarray) -> np.ndarray:
+    """The median of the non-NaN values along the last axis, by one sort.
+
+    numpy's ``nanmedian`` goes through masked arrays for short axes (a time series of a few dozen
+    dates), four times slower than sorting: NaN sorts last, so the middle of the first ``valid``
+    elements is the median.
+    """
+    ordered = np.sort(values, axis=-1)
+    valid = np.count_nonzero(~np.isnan(ordered), axis=-1)[..., None]
+    low = np.take_along_axis(ordered, np.maximum(valid - 1, 0) // 2, axis=-1)[..., 0]
+    high = np.take_along_axis(ordered, valid // 2, axis=-1)[..., 0]
+    with np.errstate(invalid="ignore"):
+        median = (low + high) / 2
+    return np.where(valid[..., 0] > 0, median, np.nan).astype(values.dtype, copy=False)
+
+
+def _median_on_xarray(data: xr.DataArray, dim: str, skipna: bool) -> xr.DataArray:
+    if not skipna or data.dtype.kind != "f":
+        return data.median(dim, skipna=skipna, keep_attrs=True)
+    if data.chunks is not None:
+        data = data.chunk({dim: -1})
+    return xr.apply_ufunc(
+        _nanmedian_last_axis, data, input_core_dims=[[dim]], dask="parallelized", output_dtypes=[data.dtype], keep_attrs=True
+    )
+
+
 _MEAN = _stat("mean", np.mean)
-_MEDIAN = _stat("median", np.median)
+_MEDIAN = (_median_on_xarray, np.median)
 _MIN = _stat("min", np.min)
 _MAX = _stat("max", np.max)
 _SUM = _stat("sum", np.sum, min_count=1)

@@ -1,0 +1,89 @@
+"""Fuse element-wise chains that users write node by node into one pass over the pixels.
+
+The classic cloud mask from a scene classification band is written as a chain of ``eq`` and
+``or`` nodes (``SCL == 3 or SCL == 8 or SCL == 9 or SCL == 10``). Evaluated node by node, each
+comparison and each ``or`` is a full pass over the cube with openEO's no-data bookkeeping: some
+fifteen passes where one membership test does. The rewrite replaces the tree's root by a planned
+``is_one_of`` node that gives exactly what the chain gives; the chain's other nodes are left in the
+graph, unreferenced, and so never evaluated (evaluation starts from the result node).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from terracube.graph.model import Node, ProcessGraph
+from terracube.processes.comparison import is_one_of
+
+# Processes that only the planner writes into a graph; users cannot call them.
+PLAN_NAMESPACE = "terracube-plan"
+PLANNED_PROCESSES = {"is_one_of": is_one_of}
+
+
+def fuse_class_tests(graph: ProcessGraph) -> ProcessGraph:
+    nodes = dict(graph.nodes)
+    consumers = _consumer_counts(graph)
+    absorbed: set[str] = set()
+    # Roots first: an `or` whose own consumer is not a fusable `or` of the same tree.
+    for node in graph.nodes.values():
+        if node.id in absorbed or node.process_id != "or" or node.namespace is not None:
+            continue
+        tree = _class_test(graph, node, consumers, is_root=True)
+        if tree is None or len(tree[1]) < 2:
+            continue
+        subject, values, members = tree
+        nodes[node.id] = Node(node.id, "is_one_of", {"x": subject, "values": values}, PLAN_NAMESPACE, node.result, node.description)
+        absorbed |= members
+    return ProcessGraph(nodes, graph.result_id, graph.parameters)
+
+
+def _class_test(graph: ProcessGraph, node: Node, consumers: dict[str, int], is_root: bool = False):
+    """(subject reference, constants, node ids) when ``node`` is an or-tree of ``eq(subject, constant)``."""
+    if not is_root and consumers.get(node.id, 0) != 1:
+        return None  # also used elsewhere: its own value is needed, keep it
+    if node.namespace is not None:
+        return None
+    if node.process_id == "eq":
+        return _equality(node)
+    if node.process_id != "or" or set(node.arguments) != {"x", "y"}:
+        return None
+    parts = []
+    for name in ("x", "y"):
+        reference = node.arguments[name]
+        if not (isinstance(reference, dict) and set(reference) == {"from_node"}):
+            return None
+        part = _class_test(graph, graph.nodes[reference["from_node"]], consumers)
+        if part is None:
+            return None
+        parts.append(part)
+    (subject, values, members), (other_subject, other_values, other_members) = parts
+    if subject != other_subject:
+        return None
+    return subject, values + other_values, members | other_members | {node.id}
+
+
+def _equality(node: Node):
+    arguments = node.arguments
+    if set(arguments) - {"x", "y", "delta", "case_sensitive"} or arguments.get("delta") not in (None, 0):
+        return None
+    for subject_name, constant_name in (("x", "y"), ("y", "x")):
+        subject, constant = arguments.get(subject_name), arguments.get(constant_name)
+        if _is_reference(subject) and _is_number(constant):
+            return subject, [constant], {node.id}
+    return None
+
+
+def _is_reference(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and ("from_node" in value or "from_parameter" in value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _consumer_counts(graph: ProcessGraph) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for node in graph.nodes.values():
+        for reference in graph.dependencies(node):
+            counts[reference] = counts.get(reference, 0) + 1
+    return counts
