@@ -6,11 +6,13 @@ date-times as strings. What JSON can't carry arrives through processes: a labell
 ``array_create_labeled``, a datacube through ``load_url`` from a small file server the runner
 starts, as a netCDF file with the case's labels, CRS and dimension types.
 
-The answer is the JSON result (cubes as ``{"dims", "coords", "data"}``) or an openEO error, which
-counts as a throw with its code. JSON results turn NaN and infinities into null; where the case
-expects such a number and got null, a second request asks the server what the value was
-(``is_nan``, ``is_infinite``, ``gt``), so the comparison stays exact. The CRS of a cube is not in
-its JSON and is not compared over HTTP.
+The answer is the JSON result or an openEO error, which counts as a throw with its code. Where the
+case expects a datacube, the graph ends in ``save_result`` as netCDF, the format a user keeps a cube
+in, and the file is read back as ``load_url`` reads it: labels, dimension order, values and the
+CRS are compared, which a JSON cube (``{"dims", "coords", "data"}``, no CRS) can't carry. JSON
+results turn NaN and infinities into null; where the case expects such a number and got null, a
+second request asks the server what the value was (``is_nan``, ``is_infinite``, ``gt``), so the
+comparison stays exact.
 """
 
 from __future__ import annotations
@@ -93,8 +95,24 @@ def from_json(value: Any) -> Any:
         if any(isinstance(v, bool) for v in data.ravel()):
             values = data
         coords = {dim: np.array(labels, dtype=object if labels and isinstance(labels[0], str) else None) for dim, labels in value["coords"].items()}
-        return xr.DataArray(values.reshape(data.shape), dims=value["dims"], coords=coords)
+        # An empty cube's data is [], whatever its dimensions: the shape is in the labels.
+        shape = data.shape if data.size else tuple(len(coords.get(d, ())) for d in value["dims"])
+        return xr.DataArray(values.reshape(shape), dims=value["dims"], coords=coords)
     return value
+
+
+def from_netcdf(body: bytes) -> xr.DataArray:
+    """A netCDF result as a DataArray, read the way ``load_url`` reads one (bands, types, CRS)."""
+    from terracube.processes.load_url import read_netcdf
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "result.nc"
+        path.write_bytes(body)
+        return read_netcdf(path).compute()
+
+
+def _is_cube(expected: Any) -> bool:
+    return isinstance(expected, dict) and expected.get("type") == "datacube"
 
 
 def _non_finite(value: Any) -> bool:
@@ -117,7 +135,7 @@ class HttpTarget:
 
     # --- HTTP ---------------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, body: Any = None) -> Any:
+    def _request(self, method: str, path: str, body: Any = None, raw_answer: bool = False) -> Any:
         data = json.dumps(body, allow_nan=True).encode() if body is not None else None
         request = urllib.request.Request(self.url + path, data=data, method=method, headers={"Content-Type": "application/json"})
         try:
@@ -130,10 +148,12 @@ class HttpTarget:
             except ValueError:
                 raise CaseError(f"HTTP{error.code}", raw[:200].decode(errors="replace")) from None
             raise CaseError(str(document.get("code", f"HTTP{error.code}")), str(document.get("message", ""))) from None
+        if raw_answer:
+            return raw
         return json.loads(raw) if raw else None
 
-    def run_graph(self, nodes: dict) -> Any:
-        return self._request("POST", "/result", {"process": {"process_graph": nodes}})
+    def run_graph(self, nodes: dict, raw: bool = False) -> Any:
+        return self._request("POST", "/result", {"process": {"process_graph": nodes}}, raw)
 
     # --- encoding the case ---------------------------------------------------------------------
 
@@ -169,6 +189,11 @@ class HttpTarget:
     def execute(self, case: Case) -> Any:
         nodes: dict = {}
         arguments = {name: self._encode(value, nodes) for name, value in case.arguments.items()}
+        if case.expects_return and _is_cube(case.returns):
+            # A cube comes back as a user keeps one: a netCDF file, with its labels, types and CRS.
+            nodes["case"] = {"process_id": case.process_id, "arguments": arguments}
+            nodes["save"] = {"process_id": "save_result", "arguments": {"data": {"from_node": "case"}, "format": "netCDF"}, "result": True}
+            return from_netcdf(self.run_graph(nodes, raw=True))
         nodes["case"] = {"process_id": case.process_id, "arguments": arguments, "result": True}
         result = from_json(self.run_graph(nodes))
         if case.expects_return:
