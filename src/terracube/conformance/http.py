@@ -9,7 +9,8 @@ starts, as a netCDF file with the case's labels, CRS and dimension types.
 The answer is the JSON result or an openEO error, which counts as a throw with its code. Where the
 case expects a datacube, the graph ends in ``save_result`` as netCDF, the format a user keeps a cube
 in, and the file is read back as ``load_url`` reads it: labels, dimension order, values and the
-CRS are compared, which a JSON cube (``{"dims", "coords", "data"}``, no CRS) can't carry. JSON
+CRS are compared, which a JSON cube (``{"dims", "coords", "data"}``, no CRS) can't carry. The
+same graph's JSON answer must be the same cube (else the case fails with ``FormatsDisagree``). JSON
 results turn NaN and infinities into null; where the case expects such a number and got null, a
 second request asks the server what the value was (``is_nan``, ``is_infinite``, ``gt``), so the
 comparison stays exact.
@@ -37,7 +38,7 @@ import xarray as xr
 
 from terracube.conformance.run import CaseError
 from terracube.conformance.suite import Case
-from terracube.conformance.values import datacube
+from terracube.conformance.values import Mismatch, compare_cube, datacube
 
 
 class FileServer:
@@ -109,6 +110,25 @@ def from_netcdf(body: bytes) -> xr.DataArray:
         path = Path(folder) / "result.nc"
         path.write_bytes(body)
         return read_netcdf(path).compute()
+
+
+class FormatsDisagree(Exception):
+    """The JSON and the netCDF answer of the same graph are not the same cube."""
+
+
+def _same_cube(from_json_answer: Any, from_netcdf_answer: xr.DataArray) -> None:
+    """The JSON cube has the netCDF cube's dimensions, labels and values (null where NaN)."""
+    if any(dim not in from_netcdf_answer.indexes for dim in from_netcdf_answer.dims):
+        return  # unlabelled dimensions: nothing to compare the labels with
+    if from_netcdf_answer.ndim == 0:  # a cube without dimensions is its value in JSON (null for NaN)
+        value = from_netcdf_answer.item()
+        if not (from_json_answer == value or (from_json_answer is None and isinstance(value, float) and math.isnan(value))):
+            raise FormatsDisagree(f"JSON answer {from_json_answer!r}, the netCDF answer {value!r}")
+        return
+    try:
+        compare_cube(from_json_answer, from_netcdf_answer, 1e-9, "JSON answer", check_crs=False)
+    except Mismatch as mismatch:
+        raise FormatsDisagree(f"{mismatch} (the netCDF answer)") from None
 
 
 def _is_cube(expected: Any) -> bool:
@@ -193,7 +213,10 @@ class HttpTarget:
             # A cube comes back as a user keeps one: a netCDF file, with its labels, types and CRS.
             nodes["case"] = {"process_id": case.process_id, "arguments": arguments}
             nodes["save"] = {"process_id": "save_result", "arguments": {"data": {"from_node": "case"}, "format": "netCDF"}, "result": True}
-            return from_netcdf(self.run_graph(nodes, raw=True))
+            cube = from_netcdf(self.run_graph(nodes, raw=True))
+            nodes["save"]["arguments"]["format"] = "JSON"
+            _same_cube(from_json(self.run_graph(nodes)), cube)
+            return cube
         nodes["case"] = {"process_id": case.process_id, "arguments": arguments, "result": True}
         result = from_json(self.run_graph(nodes))
         if case.expects_return:
