@@ -86,3 +86,28 @@ def test_unknown_format_names_the_supported_ones():
     assert output_format("gtiff").name == "GTiff" and output_format("GeoTIFF").name == "GTiff"
     formats = file_formats()
     assert {"GTiff", "netCDF", "JSON"} <= set(formats["output"]) and "GTiff" in formats["input"]
+
+
+def test_netcdf_reads_back_as_the_same_cube(tmp_path):
+    """load_url reads terracube's netCDF as written: dimension order and types, one band kept, CRS."""
+    from terracube.processes.load_url import read_netcdf
+
+    cube = small_cube().transpose("t", "bands", "y", "x").isel(bands=[1])
+    cube.attrs["dimension_types"] = {"t": "temporal", "bands": "bands", "y": "spatial", "x": "spatial"}
+    [path] = write_result(cube, "netcdf", {}, tmp_path)
+    back = read_netcdf(path).compute()
+    assert back.dims == ("t", "bands", "y", "x") and back["bands"].values.tolist() == ["B08"]
+    assert back.attrs["dimension_types"] == cube.attrs["dimension_types"]
+    assert back.odc.crs.epsg == 32632 and back.dtype == np.float32
+    np.testing.assert_array_equal(back.values, cube.values)
+
+
+def test_netcdf_of_a_cube_with_a_dimension_named_var(tmp_path):
+    """Without bands the values are one variable; its name must not clash with a dimension."""
+    from terracube.processes.load_url import read_netcdf
+
+    cube = small_cube().isel(bands=0, drop=True).expand_dims(var=[1])
+    [path] = write_result(cube, "netcdf", {}, tmp_path)
+    back = read_netcdf(path).compute()
+    assert back.dims == ("var", "t", "y", "x") and back["var"].values.tolist() == [1]
+    np.testing.assert_array_equal(back.values, cube.values)

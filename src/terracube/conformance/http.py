@@ -6,11 +6,14 @@ date-times as strings. What JSON can't carry arrives through processes: a labell
 ``array_create_labeled``, a datacube through ``load_url`` from a small file server the runner
 starts, as a netCDF file with the case's labels, CRS and dimension types.
 
-The answer is the JSON result (cubes as ``{"dims", "coords", "data"}``) or an openEO error, which
-counts as a throw with its code. JSON results turn NaN and infinities into null; where the case
-expects such a number and got null, a second request asks the server what the value was
-(``is_nan``, ``is_infinite``, ``gt``), so the comparison stays exact. The CRS of a cube is not in
-its JSON and is not compared over HTTP.
+The answer is the JSON result or an openEO error, which counts as a throw with its code. Where the
+case expects a datacube, the graph ends in ``save_result`` as netCDF, the format a user keeps a cube
+in, and the file is read back as ``load_url`` reads it: labels, dimension order, values and the
+CRS are compared, which a JSON cube (``{"dims", "coords", "data"}``, no CRS) can't carry. The
+same graph's JSON answer must be the same cube (else the case fails with ``FormatsDisagree``). JSON
+results turn NaN and infinities into null; where the case expects such a number and got null, a
+second request asks the server what the value was (``is_nan``, ``is_infinite``, ``gt``), so the
+comparison stays exact.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import xarray as xr
 
 from terracube.conformance.run import CaseError
 from terracube.conformance.suite import Case
-from terracube.conformance.values import datacube
+from terracube.conformance.values import Mismatch, compare_cube, datacube
 
 
 class FileServer:
@@ -93,8 +96,43 @@ def from_json(value: Any) -> Any:
         if any(isinstance(v, bool) for v in data.ravel()):
             values = data
         coords = {dim: np.array(labels, dtype=object if labels and isinstance(labels[0], str) else None) for dim, labels in value["coords"].items()}
-        return xr.DataArray(values.reshape(data.shape), dims=value["dims"], coords=coords)
+        # An empty cube's data is [], whatever its dimensions: the shape is in the labels.
+        shape = data.shape if data.size else tuple(len(coords.get(d, ())) for d in value["dims"])
+        return xr.DataArray(values.reshape(shape), dims=value["dims"], coords=coords)
     return value
+
+
+def from_netcdf(body: bytes) -> xr.DataArray:
+    """A netCDF result as a DataArray, read the way ``load_url`` reads one (bands, types, CRS)."""
+    from terracube.processes.load_url import read_netcdf
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "result.nc"
+        path.write_bytes(body)
+        return read_netcdf(path).compute()
+
+
+class FormatsDisagree(Exception):
+    """The JSON and the netCDF answer of the same graph are not the same cube."""
+
+
+def _same_cube(from_json_answer: Any, from_netcdf_answer: xr.DataArray) -> None:
+    """The JSON cube has the netCDF cube's dimensions, labels and values (null where NaN)."""
+    if any(dim not in from_netcdf_answer.indexes for dim in from_netcdf_answer.dims):
+        return  # unlabelled dimensions: nothing to compare the labels with
+    if from_netcdf_answer.ndim == 0:  # a cube without dimensions is its value in JSON (null for NaN)
+        value = from_netcdf_answer.item()
+        if not (from_json_answer == value or (from_json_answer is None and isinstance(value, float) and math.isnan(value))):
+            raise FormatsDisagree(f"JSON answer {from_json_answer!r}, the netCDF answer {value!r}")
+        return
+    try:
+        compare_cube(from_json_answer, from_netcdf_answer, 1e-9, "JSON answer", check_crs=False)
+    except Mismatch as mismatch:
+        raise FormatsDisagree(f"{mismatch} (the netCDF answer)") from None
+
+
+def _is_cube(expected: Any) -> bool:
+    return isinstance(expected, dict) and expected.get("type") == "datacube"
 
 
 def _non_finite(value: Any) -> bool:
@@ -117,7 +155,7 @@ class HttpTarget:
 
     # --- HTTP ---------------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, body: Any = None) -> Any:
+    def _request(self, method: str, path: str, body: Any = None, raw_answer: bool = False) -> Any:
         data = json.dumps(body, allow_nan=True).encode() if body is not None else None
         request = urllib.request.Request(self.url + path, data=data, method=method, headers={"Content-Type": "application/json"})
         try:
@@ -130,10 +168,12 @@ class HttpTarget:
             except ValueError:
                 raise CaseError(f"HTTP{error.code}", raw[:200].decode(errors="replace")) from None
             raise CaseError(str(document.get("code", f"HTTP{error.code}")), str(document.get("message", ""))) from None
+        if raw_answer:
+            return raw
         return json.loads(raw) if raw else None
 
-    def run_graph(self, nodes: dict) -> Any:
-        return self._request("POST", "/result", {"process": {"process_graph": nodes}})
+    def run_graph(self, nodes: dict, raw: bool = False) -> Any:
+        return self._request("POST", "/result", {"process": {"process_graph": nodes}}, raw)
 
     # --- encoding the case ---------------------------------------------------------------------
 
@@ -169,6 +209,14 @@ class HttpTarget:
     def execute(self, case: Case) -> Any:
         nodes: dict = {}
         arguments = {name: self._encode(value, nodes) for name, value in case.arguments.items()}
+        if case.expects_return and _is_cube(case.returns):
+            # A cube comes back as a user keeps one: a netCDF file, with its labels, types and CRS.
+            nodes["case"] = {"process_id": case.process_id, "arguments": arguments}
+            nodes["save"] = {"process_id": "save_result", "arguments": {"data": {"from_node": "case"}, "format": "netCDF"}, "result": True}
+            cube = from_netcdf(self.run_graph(nodes, raw=True))
+            nodes["save"]["arguments"]["format"] = "JSON"
+            _same_cube(from_json(self.run_graph(nodes)), cube)
+            return cube
         nodes["case"] = {"process_id": case.process_id, "arguments": arguments, "result": True}
         result = from_json(self.run_graph(nodes))
         if case.expects_return:

@@ -218,8 +218,10 @@ A process is *stable* when its spec is at the top of that repository, a *proposa
   arrays are one-dimensional DataArrays, child process graphs are real callbacks.
 - **terracube over HTTP**: the same node POSTed to `/result` of a live server; the JSON answer (or
   the openEO error, which counts as a throw) is compared. Datacube arguments are served to the
-  server as netCDF files and read with `load_url`; NaN and infinities that JSON can't carry are
-  checked with a second, probing request (`is_nan`, `is_infinite`).
+  server as netCDF files and read with `load_url`; a case that returns a datacube asks for it as
+  netCDF (`save_result`) and reads the file back as `load_url` does, so labels, dimension order,
+  values and CRS are compared; NaN and infinities that JSON can't carry are checked with a second,
+  probing request (`is_nan`, `is_infinite`).
 - **openeo-processes-dask**: the reference xarray implementation, through openeo-pg-parser-networkx
   as its documentation shows, with the same decoded arguments.
 

@@ -5,8 +5,10 @@ netCDF results have), GeoTIFF (raster bands become the ``bands`` dimension) and 
 cube, see ``load_geojson``). The file is downloaded once into a temporary folder and opened
 lazily; only ``http://`` and ``https://`` URLs are fetched, as the spec says.
 
-Dimension types: a variable attribute ``openeo:dimension_types`` (JSON) wins; otherwise time
-coordinates are temporal, ``x``/``y`` spatial, ``bands`` bands, anything else 'other'.
+Dimension types: a variable attribute ``openeo:dimension_types`` (JSON, in the cube's dimension
+order, as terracube's netCDF results carry it) wins; otherwise time coordinates are temporal,
+``x``/``y`` spatial, ``bands`` bands, anything else 'other'. With that attribute, a result read
+back has its dimensions in the written order, and a one-band result keeps its ``bands`` dimension.
 """
 
 from __future__ import annotations
@@ -94,6 +96,11 @@ def read_netcdf(path: Path) -> xr.DataArray:
         array = xr.concat([dataset[n] for n in names], dim="bands").assign_coords(bands=np.array(names, dtype=object))
         array.attrs = dict(dataset[names[0]].attrs)
     types = dimension_types_of(array)
+    if len(names) == 1 and "bands" in types and "bands" not in array.dims:
+        # A one-band result: terracube names the variable after the band and records the dimension.
+        array = array.expand_dims(bands=np.array([names[0]], dtype=object), axis=0)
+    if set(types) == set(array.dims):
+        array = array.transpose(*types)  # the recorded order: bands were variables, not a dimension
     for dim in array.dims:
         if dim in array.indexes and array.indexes[dim].dtype.kind in "SU":
             array = array.assign_coords({dim: array.indexes[dim].astype(object)})
