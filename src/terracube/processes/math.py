@@ -200,7 +200,7 @@ def _nanmedian_last_axis(values: np.ndarray) -> np.ndarray:
 
 
 def _median_on_xarray(data: xr.DataArray, dim: str, skipna: bool) -> xr.DataArray:
-    if not skipna or data.dtype.kind != "f":
+    if not skipna or data.dtype.kind != "f" or data.sizes[dim] == 0:
         return data.median(dim, skipna=skipna, keep_attrs=True)
     if data.chunks is not None:
         data = data.chunk({dim: -1})
