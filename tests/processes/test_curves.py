@@ -90,9 +90,17 @@ def test_predict_curve_on_numbers():
     parameters = cube.rename(t="p").assign_coords(p=[0, 1])
     predicted = predict_curve(parameters, callback({k: dict(v) for k, v in LINEAR.items()}), "p", [0, 10])
     assert list(predicted["p"].values) == [0, 10]
+    assert predicted.attrs["dimension_types"]["p"] == "other"
     assert predicted.values.ravel().tolist() == [1.0, 21.0]
 
 
 def test_predict_curve_needs_labels(lines):
     with pytest.raises(ProcessParameterInvalid, match="labels"):
         predict_curve(lines[0], callback({k: dict(v) for k, v in LINEAR.items()}), "t")
+
+
+def test_predict_curve_on_numbers_makes_a_time_axis_other(lines):
+    fitted = apply_dimension(lines[0], _fitter(), "t")
+    predicted = predict_curve(fitted, callback({k: dict(v) for k, v in LINEAR.items()}), "t", [0, 1.5e9])
+    assert list(predicted["t"].values) == [0, 1.5e9]
+    assert predicted.attrs["dimension_types"]["t"] == "other"

@@ -148,4 +148,6 @@ def predict_curve(parameters: xr.DataArray, function: Any, dimension: str, label
     types = dimension_types(parameters)
     if temporal:
         types[dimension] = "temporal"
+    elif types.get(dimension) == "temporal":
+        types[dimension] = "other"  # number labels on what was a time axis
     return with_types(result, types)
