@@ -1,0 +1,153 @@
+"""fit_curve and predict_curve: a model function ``y = f(x, parameters)`` fitted by non-linear
+least squares (``scipy.optimize.curve_fit``) and evaluated on new labels.
+
+fit_curve works on a labelled array, as the spec says: in a cube it is the callback of
+apply_dimension (or reduce_dimension's sibling processes), which hands it the cube with the
+dimension last; it then fits every pixel on its own (``xr.apply_ufunc`` vectorised, lazy on dask)
+and answers the parameters along that dimension. The labels are the ``x`` values; date(-time)
+labels become seconds since 1970-01-01 (UTC), in fit_curve and predict_curve alike, so the
+parameters of one are right for the other.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.optimize import curve_fit
+
+from terracube.errors import ProcessParameterInvalid
+from terracube.processes.cubes import cube_attrs, require_callback, require_cube, require_dimension
+from terracube.processes.cubes_dimensions import dimension_types, temporal_label, with_types
+
+_X = "__x__"
+
+
+def label_numbers(labels: Any) -> np.ndarray:
+    """Labels as the numbers ``x``: numbers as they are, dates as seconds since the Unix epoch."""
+    if isinstance(labels, pd.DatetimeIndex):
+        array = np.asarray(labels.tz_convert(None) if labels.tz is not None else labels)
+    else:
+        array = np.asarray([temporal_label(v) if isinstance(v, str) else v for v in labels])
+    if array.dtype.kind == "M":
+        return (array.astype("datetime64[ns]").astype("int64") / 1e9).astype("float64")
+    if array.dtype.kind not in "iuf":
+        raise ProcessParameterInvalid(f"Labels must be numbers, dates or date-times to serve as 'x'; got {list(labels)[:5]}.")
+    return array.astype("float64")
+
+
+def _model(function: Any):
+    """The callback as a numpy function ``f(x_vector, *parameters) -> y_vector``."""
+
+    def evaluate(x: np.ndarray, *parameters: float) -> np.ndarray:
+        result = function(x=xr.DataArray(np.asarray(x, dtype="float64"), dims=[_X]), parameters=[float(p) for p in parameters])
+        values = result.values if isinstance(result, xr.DataArray) else np.asarray(result, dtype="float64")
+        return np.broadcast_to(np.asarray(values, dtype="float64"), np.shape(x))
+
+    return evaluate
+
+
+def _fit_one(y: np.ndarray, x: np.ndarray, model, guess: list[float], ignore_nodata: bool) -> np.ndarray:
+    valid = ~np.isnan(y) if ignore_nodata else np.ones(y.shape, dtype=bool)
+    if valid.sum() < len(guess):
+        return np.full(len(guess), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            fitted, _ = curve_fit(model, x[valid], y[valid], p0=guess, maxfev=2000)
+        except (RuntimeError, ValueError, TypeError):
+            return np.full(len(guess), np.nan)
+    return np.asarray(fitted, dtype="float64")
+
+
+def _guess(parameters: Any) -> list[float]:
+    if isinstance(parameters, xr.DataArray):
+        raise ProcessParameterInvalid("'parameters' (the initial guess) must be an array of numbers, not a data cube.")
+    values = list(parameters or [])
+    if not values or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
+        raise ProcessParameterInvalid(f"'parameters' must be an array of at least one number, got {parameters!r}.")
+    return [float(v) for v in values]
+
+
+def fit_curve(data: Any, parameters: list, function: Any, ignore_nodata: bool = True) -> Any:
+    """Optimal parameters of ``function`` for ``y`` = the values and ``x`` = the labels.
+
+    On a labelled array (list or 1-D): a list of numbers. On a cube (inside apply_dimension): per
+    pixel along the last dimension, the parameters replacing that dimension's values.
+    """
+    require_callback(function, "function")
+    guess = _guess(parameters)
+    model = _model(function)
+    if not isinstance(data, xr.DataArray):
+        if not isinstance(data, (list, tuple)):
+            raise ProcessParameterInvalid(f"'data' must be a labelled array, got {type(data).__name__}.")
+        values = np.asarray([np.nan if v is None else v for v in data], dtype="float64")
+        return [float(v) for v in _fit_one(values, np.arange(len(values), dtype="float64"), model, guess, bool(ignore_nodata))]
+    dim = data.dims[-1]
+    labels = data.indexes[dim] if dim in data.indexes else range(data.sizes[dim])
+    x = label_numbers(labels)
+    values = data if data.dtype.kind == "f" else data.astype("float64")
+    if values.chunks is not None:
+        values = values.chunk({dim: -1})
+    fitted = xr.apply_ufunc(
+        _fit_one,
+        values.drop_vars([n for n, c in values.coords.items() if dim in c.dims]),
+        kwargs={"x": x, "model": model, "guess": guess, "ignore_nodata": bool(ignore_nodata)},
+        input_core_dims=[[dim]],
+        output_core_dims=[["__parameters__"]],
+        vectorize=True,
+        dask="parallelized",
+        output_dtypes=["float64"],
+        dask_gufunc_kwargs={"output_sizes": {"__parameters__": len(guess)}},
+    )
+    fitted = fitted.rename({"__parameters__": dim}).assign_coords({dim: np.arange(len(guess))})
+    fitted.attrs = cube_attrs(data)
+    return fitted
+
+
+def predict_curve(parameters: xr.DataArray, function: Any, dimension: str, labels: list | None = None) -> xr.DataArray:
+    """``function`` evaluated at every label for every pixel, with the pixel's parameters taken from
+    ``dimension`` of the cube, which then holds the given labels instead."""
+    require_cube(parameters, "parameters")
+    require_dimension(parameters, dimension)
+    require_callback(function, "function")
+    if labels is None:
+        raise ProcessParameterInvalid(
+            "'labels' must be given: this process only receives the parameters, so there are no no-data values to predict."
+        )
+    if not labels:
+        raise ProcessParameterInvalid("'labels' must hold at least one label.")
+    x = label_numbers(labels)
+    temporal = all(isinstance(v, str) for v in labels)
+    model = _model(function)
+
+    def predict_one(params: np.ndarray) -> np.ndarray:
+        if np.isnan(params).any():
+            return np.full(len(x), np.nan)
+        return model(x, *params)
+
+    values = parameters if parameters.dtype.kind == "f" else parameters.astype("float64")
+    if values.chunks is not None:
+        values = values.chunk({dimension: -1})
+    predicted = xr.apply_ufunc(
+        predict_one,
+        values.drop_vars([n for n, c in values.coords.items() if dimension in c.dims]),
+        input_core_dims=[[dimension]],
+        output_core_dims=[["__labels__"]],
+        vectorize=True,
+        dask="parallelized",
+        output_dtypes=["float64"],
+        dask_gufunc_kwargs={"output_sizes": {"__labels__": len(x)}},
+    )
+    new_labels = pd.DatetimeIndex([temporal_label(v) for v in labels]) if temporal else list(labels)
+    result = predicted.rename({"__labels__": dimension}).assign_coords({dimension: new_labels}).transpose(*parameters.dims)
+    result.attrs = cube_attrs(parameters)
+    types = dimension_types(parameters)
+    if temporal:
+        types[dimension] = "temporal"
+    elif types.get(dimension) == "temporal":
+        types[dimension] = "other"  # number labels on what was a time axis
+    return with_types(result, types)
