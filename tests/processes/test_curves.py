@@ -104,3 +104,36 @@ def test_predict_curve_on_numbers_makes_a_time_axis_other(lines):
     predicted = predict_curve(fitted, callback({k: dict(v) for k, v in LINEAR.items()}), "t", [0, 1.5e9])
     assert list(predicted["t"].values) == [0, 1.5e9]
     assert predicted.attrs["dimension_types"]["t"] == "other"
+
+
+HARMONIC = {  # a + b * sin(c * x): a season
+    **{f"p{i}": {"process_id": "array_element", "arguments": {"data": {"from_parameter": "parameters"}, "index": i}} for i in range(3)},
+    "cx": {"process_id": "multiply", "arguments": {"x": {"from_node": "p2"}, "y": {"from_parameter": "x"}}},
+    "s": {"process_id": "sin", "arguments": {"x": {"from_node": "cx"}}},
+    "bs": {"process_id": "multiply", "arguments": {"x": {"from_node": "p1"}, "y": {"from_node": "s"}}},
+    "r": {"process_id": "add", "arguments": {"x": {"from_node": "p0"}, "y": {"from_node": "bs"}}, "result": True},
+}
+
+
+def test_a_block_of_pixels_is_fitted_as_scipy_fits_each_pixel():
+    from terracube.processes.curves import _fit_block, _fit_one, _model
+
+    rng = np.random.default_rng(0)
+    x = np.linspace(0, 10, 24)
+    a, b, c = rng.uniform(0.2, 0.5, 60), rng.uniform(0.1, 0.3, 60), rng.uniform(0.55, 0.65, 60)
+    y = a[:, None] + b[:, None] * np.sin(c[:, None] * x) + rng.normal(0, 0.01, (60, len(x)))
+    y[rng.random(y.shape) < 0.2] = np.nan
+    y[0, 3:] = np.nan  # three values for three parameters: still a fit
+    y[1, 2:] = np.nan  # two values: no fit
+    function = callback(HARMONIC)
+    block = _fit_block(y.reshape(6, 10, -1), x, function, [0.3, 0.2, 0.6], True).reshape(60, 3)
+    one_by_one = np.array([_fit_one(row, x, _model(function), [0.3, 0.2, 0.6], True) for row in y])
+    assert np.isnan(block[1]).all() and np.isnan(one_by_one[1]).all()
+    np.testing.assert_allclose(block[2:], one_by_one[2:], atol=1e-6)
+    np.testing.assert_allclose(block[2:, 2], c[2:], atol=0.02)  # and they are the season's frequency
+
+
+def test_predict_curve_gives_no_data_where_the_fit_gave_none(lines):
+    fitted = apply_dimension(lines[0], _fitter(ignore_nodata=False), "t")
+    predicted = predict_curve(fitted, callback({k: dict(v) for k, v in LINEAR.items()}), "t", ["2021-07-31"]).values
+    assert np.isnan(predicted[0, 0, 1, 1]) and np.isfinite(predicted[0, 0, 0, 0])
