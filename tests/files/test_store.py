@@ -44,3 +44,11 @@ def test_users_are_apart(tmp_path):
         store.user("bob").existing("a.txt")
     # A user id that is not a safe folder name gets a hashed one, never a path.
     assert store.user("../alice").root.parent == store.root
+
+
+def test_an_aborted_upload_leaves_nothing(tmp_path):
+    files = FileStore(tmp_path).user("alice")
+    upload = files.begin("new/a.txt")
+    upload.write(b"half")
+    upload.abort()
+    assert files.list() == []

@@ -36,15 +36,22 @@ def list_files(
 
 @router.put("/files/{path:path}")
 async def upload_file(path: str, request: Request, files: UserFiles = Depends(user_files)) -> dict:
-    files.local_path(path)  # refuse a bad path before reading the body
+    """The body is streamed to disk, never held in memory; a broken upload leaves nothing behind."""
     limit = request.app.state.settings.max_upload_bytes
     declared = request.headers.get("content-length")
+    files.local_path(path)  # refuse a bad path before reading the body
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The upload has {declared} bytes; this server takes at most {limit} bytes a file.")
-    body = await request.body()
-    if len(body) > limit:
-        raise PayloadTooLarge(f"The upload has {len(body)} bytes; this server takes at most {limit} bytes a file.")
-    return await run_in_threadpool(files.write, path, [body])
+    upload = await run_in_threadpool(files.begin, path)
+    try:
+        async for chunk in request.stream():
+            if upload.size + len(chunk) > limit:
+                raise PayloadTooLarge(f"The upload is larger than {limit} bytes, the most this server takes a file.")
+            await run_in_threadpool(upload.write, chunk)
+    except BaseException:
+        await run_in_threadpool(upload.abort)
+        raise
+    return await run_in_threadpool(upload.commit)
 
 
 @router.get("/files/{path:path}")

@@ -74,7 +74,8 @@ class UserFiles:
         ]
         return [self.info(p) for p in sorted(found, key=lambda p: p.relative_to(self.root).as_posix())]
 
-    def write(self, path: str, chunks: Iterable[bytes]) -> dict:
+    def begin(self, path: str) -> "Upload":
+        """An upload into a temporary file beside ``path``; ``commit()`` renames it into place."""
         local = self.local_path(path)
         if local.is_dir():
             raise FilePathInvalid(f"The file path {path!r} is invalid: it is a folder.")
@@ -82,18 +83,17 @@ class UserFiles:
             local.parent.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
             raise FilePathInvalid(f"The file path {path!r} is invalid: a file is in the way of its folder.") from None
-        fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=local.parent)
+        return Upload(self, local)
+
+    def write(self, path: str, chunks: Iterable[bytes]) -> dict:
+        upload = self.begin(path)
         try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, local)
+            for chunk in chunks:
+                upload.write(chunk)
         except BaseException:
-            Path(temp).unlink(missing_ok=True)
+            upload.abort()
             raise
-        return self.info(local)
+        return upload.commit()
 
     def delete(self, path: str) -> None:
         local = self.existing(path)
@@ -103,6 +103,37 @@ class UserFiles:
         while parent != self.root and parent.is_dir() and not any(parent.iterdir()):
             parent.rmdir()
             parent = parent.parent
+
+
+class Upload:
+    """One upload in progress: bytes go to a hidden temporary file until ``commit()``."""
+
+    def __init__(self, files: UserFiles, target: Path):
+        self.files = files
+        self.target = target
+        fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
+        self.temp = Path(temp)
+        self.out = os.fdopen(fd, "wb")
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self.out.write(chunk)
+        self.size += len(chunk)
+
+    def commit(self) -> dict:
+        try:
+            self.out.flush()
+            os.fsync(self.out.fileno())
+            self.out.close()
+            os.replace(self.temp, self.target)
+        except BaseException:
+            self.abort()
+            raise
+        return self.files.info(self.target)
+
+    def abort(self) -> None:
+        self.out.close()
+        self.temp.unlink(missing_ok=True)
 
 
 class FileStore:
