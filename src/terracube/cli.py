@@ -65,14 +65,18 @@ def run(
 ) -> None:
     """Run a process graph locally, with the same engine as the server, and write its results."""
     from terracube.data.catalog import Catalog
+    from terracube.api.auth import ANONYMOUS
     from terracube.errors import OpenEOError
+    from terracube.files.store import user_files_dir
     from terracube.jobs.execute import execute
 
     settings = get_settings()
     build_sample_archive()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        execution = execute(json.loads(graph.read_text()), Catalog(settings), settings, out)
+        # load_uploaded_files reads what was uploaded to the local server (where everyone is anonymous).
+        files_dir = user_files_dir(settings, ANONYMOUS.user_id)
+        execution = execute(json.loads(graph.read_text()), Catalog(settings), settings, out, files_dir=files_dir)
     except OpenEOError as error:
         console.print(f"[red]{error.code}[/red]: {error.message}")
         raise typer.Exit(2) from None

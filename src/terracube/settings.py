@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     signing_secret: str | None = None  # shared by all API servers of one deployment; default: a key file
     result_url_lifetime: int = Field(default=7 * 24 * 3600, ge=60)  # seconds a signed result URL stays valid
 
+    # Users' uploaded files (docs/api.md, /files): a folder; default <data_dir>/files.
+    files_root: Path | None = None
+    max_upload_bytes: int = Field(default=2 * 2**30, ge=1)  # one upload's size limit
+
     # Remote archives (docs/collections.md).
     stac_timeout: float = 20.0  # seconds to wait for a STAC API's answer
     stac_retries: int = 2

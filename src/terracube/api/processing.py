@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from terracube.api.auth import User, current_user
 from terracube.api.deps import get_catalog, get_settings, udp_lookup
 from terracube.errors import BadRequest, ProcessGraphMissing
+from terracube.files.store import user_files_dir
 from terracube.graph.validate import collect_errors
 from terracube.jobs.execute import execute_sync
 from terracube.processes.env import ProcessEnv
@@ -50,7 +51,7 @@ async def result(
     if body is None:
         raise ProcessGraphMissing(EMPTY_BODY)
     # The work runs in a worker thread: the event loop keeps serving other requests meanwhile.
-    answer = await run_in_threadpool(execute_sync, body, settings, catalog, udps=udp_lookup(request, user))
+    answer = await run_in_threadpool(execute_sync, body, settings, catalog, udps=udp_lookup(request, user), files_dir=user_files_dir(settings, user.user_id))
     headers = {"OpenEO-Costs": "0"}
     cleanup = BackgroundTask(answer.cleanup) if answer.cleanup else None
     if answer.path is not None:
@@ -68,6 +69,6 @@ async def validation(
     body = await json_body(request)
     if body is None:
         return {"errors": [ProcessGraphMissing(EMPTY_BODY).to_dict()]}
-    env = ProcessEnv(catalog=catalog, settings=settings)
+    env = ProcessEnv(catalog=catalog, settings=settings, files_dir=user_files_dir(settings, user.user_id))
     errors = await run_in_threadpool(collect_errors, body, env=env, udps=udp_lookup(request, user))
     return {"errors": [error.to_dict() for error in errors]}

@@ -37,11 +37,17 @@ class Execution:
 
 
 def execute(
-    process: dict, catalog: Any, settings: Any, directory: Path, max_pixels: int | None = None, udps: UdpLookup | None = None
+    process: dict,
+    catalog: Any,
+    settings: Any,
+    directory: Path,
+    max_pixels: int | None = None,
+    udps: UdpLookup | None = None,
+    files_dir: Path | None = None,
 ) -> Execution:
     """Run ``process``; ``udps`` finds the user-defined processes it may call."""
     started = time.perf_counter()
-    env = ProcessEnv(catalog=catalog, settings=settings, max_pixels=max_pixels)
+    env = ProcessEnv(catalog=catalog, settings=settings, max_pixels=max_pixels, files_dir=files_dir)
     graph = validate_process_graph(process, env=env, udps=udps)
     value = evaluate_process_graph(push_down_filters(graph), env=env, udps=udps)
     execution = Execution(directory)
@@ -72,11 +78,13 @@ class SyncResult:
     cleanup: Callable[[], None] | None = None
 
 
-def execute_sync(process: dict, settings: Any, catalog: Any, udps: UdpLookup | None = None) -> SyncResult:
+def execute_sync(
+    process: dict, settings: Any, catalog: Any, udps: UdpLookup | None = None, files_dir: Path | None = None
+) -> SyncResult:
     """Run a graph for ``POST /result``: one file back, under the synchronous size limit."""
     directory = Path(tempfile.mkdtemp(prefix="terracube-sync-"))
     try:
-        execution = execute(process, catalog, settings, directory, max_pixels=settings.sync_max_pixels, udps=udps)
+        execution = execute(process, catalog, settings, directory, max_pixels=settings.sync_max_pixels, udps=udps, files_dir=files_dir)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise

@@ -226,7 +226,7 @@ class JobService:
         tmp_name = self.storage.tmp_name(job.id)
         # The worker has no database: the user-defined processes the graph calls travel with the task.
         udps = self.udps.snapshot(job.user_id, job.process)
-        task = JobTask(job.id, job.attempt, job.process, self.settings, self.storage.root, tmp_name, udps)
+        task = JobTask(job.id, job.attempt, job.process, self.settings, self.storage.root, tmp_name, udps, job.user_id)
         active = Active(job.id, job.attempt, job.user_id, tmp_name)
         key = f"terracube-job-{job.id}-{job.attempt}-{self.id.rsplit(':', 1)[-1]}"
         active.future = self.client.submit(run_job, task, key=key, pure=False)

@@ -47,6 +47,7 @@ class JobTask:
     tmp_name: str
     # The user-defined processes the graph calls, {id: document}, as they were when the job started.
     udps: dict | None = None
+    user_id: str | None = None  # whose uploaded files load_uploaded_files reads
 
 
 class JobCanceled(Exception):
@@ -222,11 +223,13 @@ def _released(worker: Any, key: Any) -> bool:
 
 def execute_graph(task: JobTask, catalog: Any, directory: Path):
     """The one path /result takes too; batch jobs have no pixel limit."""
+    from terracube.files.store import user_files_dir
     from terracube.graph.udp import lookup_in
     from terracube.jobs.execute import execute
 
     directory.mkdir(parents=True, exist_ok=True)
-    return execute(task.process, catalog, task.settings, directory, max_pixels=None, udps=lookup_in(task.udps))
+    files_dir = user_files_dir(task.settings, task.user_id) if task.user_id else None
+    return execute(task.process, catalog, task.settings, directory, max_pixels=None, udps=lookup_in(task.udps), files_dir=files_dir)
 
 
 def _failure(error: BaseException | None, task: JobTask, started: float, cpu_start: float) -> dict[str, Any]:

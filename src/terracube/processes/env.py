@@ -30,6 +30,8 @@ class ProcessEnv:
     node_id: str | None = None
     # Synchronous requests cap how many pixels one load may read; batch jobs leave it None.
     max_pixels: int | None = None
+    # The user's uploaded files (``/files``), for load_uploaded_files; None where there is no user.
+    files_dir: Any = None  # pathlib.Path
     saved_results: list[SavedResult] = field(default_factory=list)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("terracube.process"))
 

@@ -9,6 +9,7 @@ catalog or must hand over a result also takes ``env`` (``ProcessEnv``).
 from __future__ import annotations
 
 from terracube.processes import load_stac as load_stac_module
+from terracube.processes import load_uploaded_files as load_uploaded_files_module
 from terracube.processes import load_url as load_url_module
 from terracube.processes import (
     aggregate_spatial,
@@ -46,6 +47,7 @@ IMPLEMENTATIONS = {
     "load_collection": load.load_collection,
     "load_stac": load_stac_module.load_stac,
     "load_url": load_url_module.load_url,
+    "load_uploaded_files": load_uploaded_files_module.load_uploaded_files,
     "load_geojson": vector.load_geojson,
     "save_result": save.save_result,
     # cubes

@@ -1,0 +1,66 @@
+"""``/files``: the user's file storage (openEO API 1.2). The storage itself is ``terracube.files``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from terracube.api.auth import User, current_user
+from terracube.api.paging import paging_links
+from terracube.errors import PayloadTooLarge
+from terracube.files.store import FileStore, UserFiles
+
+router = APIRouter(tags=["files"])
+
+
+def user_files(request: Request, user: User = Depends(current_user)) -> UserFiles:
+    return FileStore.from_settings(request.app.state.settings).user(user.user_id)
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+@router.get("/files")
+def list_files(
+    request: Request,
+    limit: int | None = Query(None, ge=1),
+    offset: int = Query(0, ge=0),
+    files: UserFiles = Depends(user_files),
+) -> dict:
+    listed = files.list()
+    page = listed[offset : offset + limit] if limit is not None else listed[offset:]
+    return {"files": page, "links": paging_links(f"{base_url(request)}/files", limit, offset, len(listed))}
+
+
+@router.put("/files/{path:path}")
+async def upload_file(path: str, request: Request, files: UserFiles = Depends(user_files)) -> dict:
+    """The body is streamed to disk, never held in memory; a broken upload leaves nothing behind."""
+    limit = request.app.state.settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    files.local_path(path)  # refuse a bad path before reading the body
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The upload has {declared} bytes; this server takes at most {limit} bytes a file.")
+    upload = await run_in_threadpool(files.begin, path)
+    try:
+        async for chunk in request.stream():
+            if upload.size + len(chunk) > limit:
+                raise PayloadTooLarge(f"The upload is larger than {limit} bytes, the most this server takes a file.")
+            await run_in_threadpool(upload.write, chunk)
+    except BaseException:
+        await run_in_threadpool(upload.abort)
+        raise
+    return await run_in_threadpool(upload.commit)
+
+
+@router.get("/files/{path:path}")
+def download_file(path: str, files: UserFiles = Depends(user_files)) -> FileResponse:
+    local = files.existing(path)
+    return FileResponse(local, media_type="application/octet-stream", filename=local.name)
+
+
+@router.delete("/files/{path:path}", status_code=204)
+def delete_file(path: str, files: UserFiles = Depends(user_files)) -> Response:
+    files.delete(path)
+    return Response(status_code=204)
