@@ -31,3 +31,26 @@ def test_20_and_60_m_bands_on_the_10_m_grid_repeat_their_native_pixels(catalog, 
         col0 = int((west - west // coarse * coarse) / 10)
         expected = repeated[row0 : row0 + 303, col0 : col0 + 449]
         np.testing.assert_array_equal(cube.sel(bands=band).isel(t=0).values, expected)
+
+
+def test_a_20_m_band_read_on_the_widened_grid_lands_on_the_same_pixels_in_every_chunk(catalog, settings):
+    # 20 m and 10 m bands alone: both are read on a grid widened to whole 20 m pixels and cropped
+    # together; small chunks put chunk edges inside the box, where an offset would show.
+    cube = load_collection(
+        "SENTINEL2_L2A", spatial_extent=TUTORIAL_AOI, temporal_extent=AFTER, bands=["SCL", "B04"],
+        env=ProcessEnv(catalog=catalog, settings=settings.model_copy(update={"chunk_size": 128})),
+    )
+    assert list(cube.bands.values) == ["SCL", "B04"] and cube.shape == (1, 2, 303, 449)
+    assert len(cube.chunks[2]) > 2 and len(cube.chunks[3]) > 2
+    start, end = (pd.Timestamp(day, tz="UTC").to_pydatetime() for day in AFTER)
+    [item] = catalog.get("SENTINEL2_L2A").search(None, start, end)
+    west, south, east, north = TUTORIAL_BOUNDS
+    with rasterio.open(item.assets["B04"].get_absolute_href()) as src:
+        native_10m = src.read(1, window=from_bounds(west, south, east, north, src.transform).round_offsets().round_lengths())
+    np.testing.assert_array_equal(cube.sel(bands="B04").isel(t=0).values, native_10m.astype("float32"))
+    with rasterio.open(item.assets["SCL"].get_absolute_href()) as src:
+        window = from_bounds(west // 20 * 20, south // 20 * 20, -(-east // 20) * 20, -(-north // 20) * 20, src.transform)
+        native = src.read(1, window=window.round_offsets().round_lengths()).astype("float32")
+    row0, col0 = int((-(-north // 20) * 20 - north) / 10), int((west - west // 20 * 20) / 10)
+    expected = native.repeat(2, axis=0).repeat(2, axis=1)[row0 : row0 + 303, col0 : col0 + 449]
+    np.testing.assert_array_equal(cube.sel(bands="SCL").isel(t=0).values, expected)

@@ -12,6 +12,7 @@ so that scenes before and after compare).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,14 +106,40 @@ def _load_by_resolution(items, bands: dict[str, str], geobox: GeoBox, chunk_size
     for name, asset in bands.items():
         factor = resolutions.get(name, target) / target
         groups.setdefault(int(round(factor)) if _aligned_multiple(geobox, factor) else 1, {})[name] = asset
+    step = math.lcm(*groups)
+    if step > 1 and chunk_size % step == 0:
+        # Read every band on a grid that the coarsest pixels tile exactly, widened around the
+        # request, and crop once at the end: the bands then share their chunk boundaries, where
+        # a coarse band cropped on its own would need rechunking into thousands of small copies.
+        read_box = _widened(geobox, step)
+    else:
+        read_box = geobox
     parts = []
     for factor, group in groups.items():
         if factor == 1:
-            parts.append(_load(items, group, geobox, chunk_size, driver))
+            parts.append(_load(items, group, read_box, chunk_size, driver))
         else:
-            parts.append(_load_coarse(items, group, geobox, factor, chunk_size, driver))
+            parts.append(_load_coarse(items, group, read_box, factor, chunk_size, driver))
     cube = parts[0] if len(parts) == 1 else xr.concat(parts, dim=DIM_BANDS, join="exact")
+    if read_box is not geobox:
+        row0 = round((read_box.affine.f - geobox.affine.f) / abs(geobox.affine.e))
+        col0 = round((geobox.affine.c - read_box.affine.c) / geobox.affine.a)
+        cube = cube.isel(y=slice(row0, row0 + geobox.shape.y), x=slice(col0, col0 + geobox.shape.x))
+    if list(cube[DIM_BANDS].values) == list(bands):
+        return cube  # already in the asked order: a selection by list would add a task per chunk
     return cube.sel({DIM_BANDS: list(bands)})
+
+
+def _widened(geobox: GeoBox, step: int) -> GeoBox:
+    """``geobox`` grown outward to whole pixels of ``step`` times its resolution."""
+    from affine import Affine
+
+    from terracube.data.grid import snap_outward
+
+    fine = abs(geobox.resolution.x)
+    west, south, east, north = snap_outward(tuple(geobox.boundingbox), fine * step)
+    shape = (round((north - south) / fine), round((east - west) / fine))
+    return GeoBox(shape, Affine(fine, 0, west, 0, -fine, north), geobox.crs)
 
 
 def _aligned_multiple(geobox: GeoBox, factor: float) -> bool:

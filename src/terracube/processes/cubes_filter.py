@@ -171,4 +171,7 @@ def filter_bands(data: xr.DataArray, bands: list | None = None, wavelengths: lis
                 + ("(the cube has no wavelength metadata)." if centres is None else f"{wavelengths}.")
             )
     positions = [labels.index(b) for b in selected]
+    if positions == list(range(positions[0], positions[0] + len(positions))):
+        # A run of neighbouring bands is a slice: a list would make dask copy every chunk in a task of its own.
+        return data.isel({dim: slice(positions[0], positions[0] + len(positions))})
     return data.isel({dim: positions})
