@@ -62,9 +62,5 @@ REJECTED: dict[str, str] = {
 # Cases where terracube deliberately differs from what the case expects, for a documented reason.
 # They count as failures in both figures: the case is not wrong, terracube chose otherwise.
 DEVIATIONS: dict[str, str] = {
-    "filter_bbox#3": "the reprojected box is snapped outward to whole pixels, as load_collection does for the same extent "
-    "(CDSE's grid; the planner folds filter_bbox into load_collection, both must give the same cube); "
-    "the spec keeps only pixel centres inside the box",
-    "filter_bbox#4": "same as filter_bbox#3",
     "filter_bands#2": "an unknown band name is the BandFilterNotFound error (as on CDSE), not an empty band dimension",
 }

@@ -1,13 +1,13 @@
 """The filters: filter_bbox, filter_temporal, filter_bands.
 
 They select labels, never values, so they are cheap on any cube; ``graph.plan`` also folds them into
-``load_collection`` so that less is read. Both ways must give the same cube, which is why
-``filter_bbox`` lands on the grid ``load_collection`` uses for the same extent (``data.grid``).
+``load_collection`` so that less is read. The filters still run on the narrowed cube, so folding
+never changes the answer: ``filter_bbox`` keeps the spec's pixels (centre in the box) from a load
+that snapped its extent outward.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -15,31 +15,11 @@ import pandas as pd
 import xarray as xr
 
 from terracube.cube import DIM_X, DIM_Y, crs_of, dimension_type, is_raster_cube
-from terracube.data.grid import bounds_in, snap_outward
+from terracube.data.grid import bounds_in
 from terracube.errors import BandFilterNotFound, ProcessError, ProcessParameterInvalid
 from terracube.processes.cubes import band_labels, bands_dimension, common_names, require_cube, resolve_bands
 
 # --- filter_bbox ----------------------------------------------------------------------------
-
-
-def _pixel_size(data: xr.DataArray, dim: str) -> float:
-    coords = data.indexes[dim].values.astype(float)
-    if len(coords) > 1:
-        return float(abs(coords[1] - coords[0]))
-    try:
-        resolution = data.odc.geobox.resolution
-        return float(abs(resolution.x if dim == DIM_X else resolution.y))
-    except Exception:  # a single pixel without a geobox: no grid to snap to
-        return 0.0
-
-
-def _snapped(low: float, high: float, edge: float, size: float) -> tuple[float, float]:
-    """``[low, high]`` widened to the pixel edges of a grid with an edge at ``edge`` and pixels of ``size``."""
-    if size <= 0:
-        return low, high
-    offset = math.fmod(edge, size)
-    west, _, east, _ = snap_outward((low - offset, 0.0, high - offset, 0.0), size)
-    return west + offset, east + offset
 
 
 def _inside(coords: np.ndarray, low: float, high: float) -> slice:
@@ -51,10 +31,12 @@ def _inside(coords: np.ndarray, low: float, high: float) -> slice:
 
 
 def filter_bbox(data: xr.DataArray, extent: dict) -> xr.DataArray:
-    """Pixels whose centre lies in the extent, widened to whole pixels like ``load_collection``.
+    """Pixels whose centre lies in the extent (boundary included), as the spec says.
 
-    The extent is reprojected to the cube's CRS and snapped outward to the cube's pixel grid, so the
-    result is the very grid that loading with this extent gives (CDSE's behaviour as well).
+    The extent is reprojected to the cube's CRS (its envelope there). ``load_collection`` snaps its
+    ``spatial_extent`` outward to whole pixels instead (CDSE's grid), so when the planner folds a
+    filter_bbox into the load, the load reads a little more and this filter, which still runs,
+    gives the spec's pixels.
     """
     require_cube(data)
     if not is_raster_cube(data):
@@ -70,11 +52,6 @@ def filter_bbox(data: xr.DataArray, extent: dict) -> xr.DataArray:
         west, south, east, north = bounds_in(extent, crs)
     xs = data.indexes[DIM_X].values.astype(float)
     ys = data.indexes[DIM_Y].values.astype(float)
-    x_size, y_size = _pixel_size(data, DIM_X), _pixel_size(data, DIM_Y)
-    if len(xs):
-        west, east = _snapped(west, east, float(xs.min()) - x_size / 2, x_size)
-    if len(ys):
-        south, north = _snapped(south, north, float(ys.min()) - y_size / 2, y_size)
     return data.isel({DIM_X: _inside(xs, west, east), DIM_Y: _inside(ys, south, north)})
 
 
