@@ -47,6 +47,8 @@ NoDataAvailable = _error("NoDataAvailable", 400)
 # Synchronous processing has a size limit; the message tells the user to use a batch job.
 PayloadTooLarge = _error("PayloadTooLarge", 413)
 NotFound = _error("NotFound", 404)
+FilePathInvalid = _error("FilePathInvalid", 400)
+FileNotFound = _error("FileNotFound", 404)
 
 
 class ProcessError(OpenEOError):

@@ -5,15 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from terracube import __version__
+from terracube.api.deps import base_url
 from terracube.formats import file_formats as file_formats_document
 from terracube.processes.udf import udf_runtimes as udf_runtimes_document
 
 API_VERSION = "1.2.0"
 router = APIRouter()
-
-
-def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
 
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}

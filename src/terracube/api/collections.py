@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from terracube.api.capabilities import base_url
+from terracube.api.deps import base_url
 from terracube.api.deps import get_catalog
 from terracube.errors import OpenEOError
 

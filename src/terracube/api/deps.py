@@ -17,6 +17,11 @@ from terracube.settings import Settings
 _lock = threading.Lock()
 
 
+def base_url(request: Request) -> str:
+    """The server's own URL as the client reached it, for the links in answers."""
+    return str(request.base_url).rstrip("/")
+
+
 def app_settings(app: FastAPI) -> Settings:
     return app.state.settings
 

@@ -7,6 +7,7 @@ from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from terracube.api.auth import User, current_user
+from terracube.api.deps import base_url
 from terracube.api.paging import paging_links
 from terracube.errors import PayloadTooLarge
 from terracube.files.store import FileStore, UserFiles
@@ -16,10 +17,6 @@ router = APIRouter(tags=["files"])
 
 def user_files(request: Request, user: User = Depends(current_user)) -> UserFiles:
     return FileStore.from_settings(request.app.state.settings).user(user.user_id)
-
-
-def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
 
 
 @router.get("/files")

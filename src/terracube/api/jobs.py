@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from starlette.concurrency import run_in_threadpool
 
 from terracube.api.auth import User, current_user
-from terracube.api.deps import get_catalog, udp_lookup
+from terracube.api.deps import base_url, get_catalog, udp_lookup
 from terracube.api.paging import paging_links
 from terracube.errors import BadRequest, OpenEOError, ProcessGraphMissing
 from terracube.jobs.errors import (
@@ -78,10 +78,6 @@ def jobs_service(request: Request):
     if service is None:
         raise OpenEOError("Batch jobs are not available on this server.", code="FeatureUnsupported", status=501)
     return service
-
-
-def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
 
 
 def _check_process(request: Request, process: Any, user: User) -> dict:

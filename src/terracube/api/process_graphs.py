@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response
 
 from terracube.api.auth import User, current_user
-from terracube.api.deps import app_catalog, udp_lookup, udp_store
+from terracube.api.deps import app_catalog, base_url, udp_lookup, udp_store
 from terracube.api.paging import paging_links
 from terracube.errors import BadRequest, OpenEOError, ProcessGraphInvalid, ProcessGraphMissing
 from terracube.jobs.errors import ProcessGraphIdInvalid
@@ -65,7 +65,7 @@ def list_process_graphs(
     user: User = Depends(current_user),
 ) -> dict:
     documents, total = store_of(request).list(user.user_id, limit=limit, offset=offset)
-    url = str(request.base_url).rstrip("/") + "/process_graphs"
+    url = base_url(request) + "/process_graphs"
     return {"processes": [_summary(d) for d in documents], "links": paging_links(url, limit, offset, total)}
 
 

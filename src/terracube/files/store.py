@@ -15,10 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-from terracube.errors import _error
-
-FilePathInvalid = _error("FilePathInvalid", 400)
-FileNotFound = _error("FileNotFound", 404)
+from terracube.errors import FileNotFound, FilePathInvalid
 
 TEMP_PREFIX = ".upload-"
 CHUNK = 1 << 20

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import tempfile
-import threading
 from pathlib import Path
 
 import dask
@@ -42,13 +41,11 @@ class _WindowWriter:
 
     def __init__(self, dataset):
         self.dataset = dataset
-        self.lock = threading.Lock()  # one GDAL dataset handle is not safe across threads
 
     def __setitem__(self, key: tuple[slice, slice, slice], block: np.ndarray) -> None:
         bands, rows, cols = key
         window = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
-        with self.lock:
-            self.dataset.write(block, indexes=list(range(bands.start + 1, bands.stop + 1)), window=window)
+        self.dataset.write(block, indexes=list(range(bands.start + 1, bands.stop + 1)), window=window)
 
 
 def _write_blocks(values, dataset) -> None:
@@ -63,8 +60,8 @@ def _write_blocks(values, dataset) -> None:
         return
     writer = _WindowWriter(dataset)
     client = _distributed_client()
-    if client is None:  # threads of this process: they write themselves
-        da.store(values, writer, lock=False)
+    if client is None:  # threads of this process write themselves, one at a time (a GDAL handle is not thread-safe)
+        da.store(values, writer, lock=True)
         return
     # Workers may be other processes or machines: blocks come back here to be written.
     from distributed import as_completed

@@ -23,22 +23,19 @@ PLANNED_PROCESSES = {"is_one_of": is_one_of}
 def fuse_class_tests(graph: ProcessGraph) -> ProcessGraph:
     nodes = dict(graph.nodes)
     consumers = _consumer_counts(graph)
-    absorbed: set[str] = set()
-    # Roots first: an `or` whose own consumer is not a fusable `or` of the same tree.
+    # Every fusable `or` is rewritten; one inside a larger fused tree is then never reached.
     for node in graph.nodes.values():
-        if node.id in absorbed or node.process_id != "or" or node.namespace is not None:
+        if node.process_id != "or" or node.namespace is not None:
             continue
         tree = _class_test(graph, node, consumers, is_root=True)
-        if tree is None or len(tree[1]) < 2:
-            continue
-        subject, values, members = tree
-        nodes[node.id] = Node(node.id, "is_one_of", {"x": subject, "values": values}, PLAN_NAMESPACE, node.result, node.description)
-        absorbed |= members
+        if tree is not None and len(tree[1]) >= 2:
+            subject, values = tree
+            nodes[node.id] = Node(node.id, "is_one_of", {"x": subject, "values": values}, PLAN_NAMESPACE, node.result, node.description)
     return ProcessGraph(nodes, graph.result_id, graph.parameters)
 
 
 def _class_test(graph: ProcessGraph, node: Node, consumers: dict[str, int], is_root: bool = False):
-    """(subject reference, constants, node ids) when ``node`` is an or-tree of ``eq(subject, constant)``."""
+    """(subject reference, constants) when ``node`` is an or-tree of ``eq(subject, constant)``."""
     if not is_root and consumers.get(node.id, 0) != 1:
         return None  # also used elsewhere: its own value is needed, keep it
     if node.namespace is not None:
@@ -56,10 +53,10 @@ def _class_test(graph: ProcessGraph, node: Node, consumers: dict[str, int], is_r
         if part is None:
             return None
         parts.append(part)
-    (subject, values, members), (other_subject, other_values, other_members) = parts
+    (subject, values), (other_subject, other_values) = parts
     if subject != other_subject:
         return None
-    return subject, values + other_values, members | other_members | {node.id}
+    return subject, values + other_values
 
 
 def _equality(node: Node):
@@ -69,7 +66,7 @@ def _equality(node: Node):
     for subject_name, constant_name in (("x", "y"), ("y", "x")):
         subject, constant = arguments.get(subject_name), arguments.get(constant_name)
         if _is_reference(subject) and _is_number(constant):
-            return subject, [constant], {node.id}
+            return subject, [constant]
     return None
 
 

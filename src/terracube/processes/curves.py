@@ -1,10 +1,10 @@
 """fit_curve and predict_curve: a model function ``y = f(x, parameters)`` fitted by non-linear
-least squares (``scipy.optimize.curve_fit``) and evaluated on new labels.
+least squares (Levenberg-Marquardt, as ``scipy.optimize.curve_fit``) and evaluated on new labels.
 
 fit_curve works on a labelled array, as the spec says: in a cube it is the callback of
-apply_dimension (or reduce_dimension's sibling processes), which hands it the cube with the
-dimension last; it then fits every pixel on its own (``xr.apply_ufunc`` vectorised, lazy on dask)
-and answers the parameters along that dimension. The labels are the ``x`` values; date(-time)
+apply_dimension, which hands it the cube with the dimension last; it then fits the pixels of each
+dask block together (``_fit_block``, lazy through ``xr.apply_ufunc``) and answers the parameters
+along that dimension. The labels are the ``x`` values; date(-time)
 labels become seconds since 1970-01-01 (UTC), in fit_curve and predict_curve alike, so the
 parameters of one are right for the other.
 """
@@ -171,12 +171,11 @@ def fit_curve(data: Any, parameters: list, function: Any, ignore_nodata: bool = 
     """
     require_callback(function, "function")
     guess = _guess(parameters)
-    model = _model(function)
     if not isinstance(data, xr.DataArray):
         if not isinstance(data, (list, tuple)):
             raise ProcessParameterInvalid(f"'data' must be a labelled array, got {type(data).__name__}.")
         values = np.asarray([np.nan if v is None else v for v in data], dtype="float64")
-        return [float(v) for v in _fit_one(values, np.arange(len(values), dtype="float64"), model, guess, bool(ignore_nodata))]
+        return [float(v) for v in _fit_one(values, np.arange(len(values), dtype="float64"), _model(function), guess, bool(ignore_nodata))]
     dim = data.dims[-1]
     labels = data.indexes[dim] if dim in data.indexes else range(data.sizes[dim])
     x = label_numbers(labels)

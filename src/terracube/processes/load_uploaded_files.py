@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from terracube.errors import FormatUnsupported, ProcessError, ProcessParameterInvalid
+from terracube.errors import FileNotFound, FilePathInvalid, FormatUnsupported, ProcessError, ProcessParameterInvalid
+from terracube.files.store import UserFiles
 from terracube.processes.env import ProcessEnv
 from terracube.processes.load_url import FORMATS, read_gtiff, read_netcdf
 
@@ -21,14 +22,13 @@ from terracube.processes.load_url import FORMATS, read_gtiff, read_netcdf
 def resolve(files_dir: Path, path: str) -> Path:
     if not isinstance(path, str) or not path.strip():
         raise ProcessParameterInvalid(f"Each path must be a non-empty string, got {path!r}.")
-    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
-    missing = ProcessError("FileNotFound", f"The file '{path}' does not exist in your workspace: GET /files lists your files.")
-    if not parts or ".." in parts or any(p.startswith(".upload-") for p in parts):
-        raise missing
-    local = files_dir.joinpath(*parts)
-    if not local.is_file():
-        raise missing
-    return local
+    # The workspace is the root: "/a.tif", "./a.tif" and "a.tif" are one file; the rest of the
+    # path rules are /files' own.
+    relative = "/".join(part for part in path.replace("\\", "/").split("/") if part not in ("", "."))
+    try:
+        return UserFiles(files_dir).existing(relative)
+    except (FilePathInvalid, FileNotFound):
+        raise ProcessError("FileNotFound", f"The file '{path}' does not exist in your workspace: GET /files lists your files.") from None
 
 
 def load_uploaded_files(paths: list, format: str, options: dict | None = None, *, env: ProcessEnv) -> Any:
