@@ -120,7 +120,10 @@ def run_handwritten(data_dir: Path, extent: dict, out: Path) -> Path:
             scl = source["SCL"].read(1, window=w20, boundless=True)
             scl = np.repeat(np.repeat(scl, 2, axis=0), 2, axis=1)[:rows, :width]
             ndvi = (nir - red) / (nir + red)
-            ndvi[np.isin(scl, SCL_MASKED) | (red == 0)] = np.nan
+            masked = red == 0
+            for value in SCL_MASKED:  # a comparison per class: three times faster than np.isin
+                masked |= scl == value
+            np.copyto(ndvi, np.float32(np.nan), where=masked)
             stack[index] = ndvi
             for dataset in source.values():
                 dataset.close()
@@ -131,7 +134,7 @@ def run_handwritten(data_dir: Path, extent: dict, out: Path) -> Path:
     profile = {"driver": "COG", "width": width, "height": height, "count": 1, "dtype": "float32", "crs": "EPSG:32632",
                "transform": rasterio.windows.transform(window, grid), "nodata": np.nan, "compress": "deflate", "blocksize": 512}
     path = out / "handwritten.tif"
-    with rasterio.open(path, "w", **profile) as dst:
+    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(path, "w", **profile) as dst:  # compress on both cores
         dst.write(result, 1)
     return path
 
@@ -220,17 +223,19 @@ def main() -> None:
     if args.contender == "terracube-job":
         # Timed from the job's start to its finish, memory over the server's process tree.
         path, seconds, peak = run_terracube_job(data_dir, request_extent(args.side), args.out)
+        cpu = None  # spent in the server's processes
     else:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         runner = {"terracube": run_terracube, "reference": run_reference_engine, "handwritten": run_handwritten}[args.contender]
         path = runner(data_dir, request_extent(args.side), args.out)
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     import rasterio
 
     with rasterio.open(path) as src:
         values = src.read(1)
-    print(json.dumps({"contender": args.contender, "side": args.side, "seconds": seconds, "peak_rss": peak,
+    print(json.dumps({"contender": args.contender, "side": args.side, "seconds": seconds, "cpu_seconds": cpu, "peak_rss": peak,
                       "pixels": args.side * args.side, "mean": float(np.nanmean(values))}))
     sys.stdout.flush()
 

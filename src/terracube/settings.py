@@ -27,8 +27,11 @@ class Settings(BaseSettings):
     port: int = 8000
     # Synchronous /result is for small requests; bigger ones belong in a batch job.
     sync_max_pixels: int = 50_000_000
-    # Dask chunk edge in pixels for loading; aligned with the COG tiles of the sample archive.
-    chunk_size: int = 1024
+    # Dask chunk edge in pixels for loading, at most; a multiple of the COG tiles (256) is best.
+    chunk_size: int = 2048
+    # Smaller chunks when a chunk's stack of every scene and band would need more bytes than this
+    # (a reduction over time holds the whole stack of a chunk at once): data/chunks.py.
+    chunk_memory: int = 2**30
     collections_file: Path | None = None
     database_url: str | None = None
     dask_scheduler: str | None = None

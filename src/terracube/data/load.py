@@ -1,4 +1,5 @@
-"""Read STAC items into a lazy data cube with odc-stac.
+"""Read STAC items into a lazy data cube: directly when the assets lie on the request's grid
+(``aligned``, the usual Sentinel-2 case), with odc-stac otherwise.
 
 The geobox is decided by the caller (see ``grid``), so only the requested window is read; chunks
 follow the configured size so a dask task reads a handful of COG tiles. How each asset is read
@@ -25,6 +26,7 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 
 from terracube.cube import DIM_BANDS, DIM_T
+from terracube.data.aligned import load_aligned
 from terracube.data.network import setting
 from terracube.data.reader import BASELINE_OFFSET, ArchiveDriver, SourceParser, gdal_environment, needs_baseline_offset
 
@@ -79,7 +81,13 @@ def load_items(
     options = options or ReadOptions(gdal=gdal_environment({}, setting(None, "cog_timeout"), setting(None, "cog_retries")))
     driver = _driver(options)
     newest_first = sorted(items, key=lambda item: _timestamp(item), reverse=True)
-    cube = _load_by_resolution(newest_first, bands, geobox, chunk_size, driver, resolutions or {})
+    # Assets on the request's own grid are read directly (the fast, common case); others through odc-stac.
+    cube = load_aligned(newest_first, bands, geobox, chunk_size, driver)
+    if cube is None:
+        cube = _load_by_resolution(newest_first, bands, geobox, chunk_size, driver, resolutions or {})
+    # Day labels at midnight UTC, as CDSE labels its Sentinel-2 cubes.
+    days = pd.DatetimeIndex(cube[DIM_T].values).floor("D")
+    cube = cube.assign_coords({DIM_T: days.values.astype("datetime64[ns]")})
     cube.attrs = {"nodata": np.nan}
     cube.name = None
     return cube
@@ -194,7 +202,4 @@ def _load(items, bands: dict[str, str], geobox: GeoBox, chunk_size: int, driver)
         part.attrs, part.encoding = {}, {}  # odc-stac's per-variable grid_mapping would clash with the writers'
         parts.append(part)
     cube = xr.concat(parts, dim=DIM_BANDS)
-    cube = cube.rename({"time": DIM_T}).transpose(DIM_T, DIM_BANDS, "y", "x")
-    # Day labels at midnight UTC, as CDSE labels its Sentinel-2 cubes.
-    days = pd.DatetimeIndex(cube[DIM_T].values).floor("D")
-    return cube.assign_coords({DIM_T: days.values.astype("datetime64[ns]")})
+    return cube.rename({"time": DIM_T}).transpose(DIM_T, DIM_BANDS, "y", "x")

@@ -161,17 +161,27 @@ class ArchiveDriver(RioDriver):
         with rio_env(session=CredentialSession(env.get("credentials")), **env.get("options", {})):
             yield load_state.local_ctx(LocalContext)
 
+    def environment(self):
+        """The collection's GDAL environment, for reads that do not go through odc-stac."""
+        return rio_env(session=CredentialSession(self.credentials), **self.gdal_options)
+
+    def signed(self, uri: str) -> str:
+        """``uri`` as it is opened: signed now, so that a token is fresh at the moment of the read."""
+        if not self.sign:
+            return uri
+        from terracube.data.signing import url_signer
+
+        try:
+            return url_signer(self.sign)(uri)
+        except ArchiveUnavailable:
+            raise
+        except Exception as error:
+            raise ArchiveUnavailable(f"Signing the asset URL {redact(uri)} failed: {redact_text(str(error))[:300]}") from None
+
     def open(self, src, ctx) -> "ArchiveReader":
         uri = src.uri
         if self.sign:
-            from terracube.data.signing import url_signer
-
-            try:
-                src = src.patch(uri=url_signer(self.sign)(uri))
-            except ArchiveUnavailable:
-                raise
-            except Exception as error:
-                raise ArchiveUnavailable(f"Signing the asset URL {redact(uri)} failed: {redact_text(str(error))[:300]}") from None
+            src = src.patch(uri=self.signed(uri))
         data = src.driver_data if isinstance(src.driver_data, dict) else {}
         return ArchiveReader(src, ctx, uri, data.get("offset", 0.0), data.get("nodata"), self.label)
 

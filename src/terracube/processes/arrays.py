@@ -16,6 +16,7 @@ Nothing here computes a dask array: results stay lazy, shapes and labels are the
 from __future__ import annotations
 
 import numbers
+import operator
 from typing import Any, Callable
 
 import dask.array
@@ -69,6 +70,37 @@ def float_dtype_for(dtype: np.dtype) -> np.dtype:
     if dtype.kind in "biu" and dtype.itemsize <= 2:
         return np.dtype("float32")
     return np.dtype("float64")
+
+
+def select(data: xr.DataArray, dim: str, key: int | slice) -> xr.DataArray:
+    """``data.isel({dim: key}, drop=True)``; on a dask array whose ``dim`` is one chunk (the bands of
+    a loaded cube), a blockwise operation that dask fuses into the tasks around it, where slicing
+    adds a task for every chunk (thousands for a band picked out of a year of scenes)."""
+    array = data.data
+    if not isinstance(array, dask.array.Array) or len(data.chunks[data.get_axis_num(dim)]) != 1:
+        return data.isel({dim: key}, drop=True)
+    axis = data.get_axis_num(dim)
+    # the coordinates isel would give, from a stand-in that holds no data (a broadcast zero)
+    stand_in = xr.DataArray(np.broadcast_to(np.zeros((), array.dtype), array.shape), dims=data.dims, coords=data.coords)
+    coords = stand_in.isel({dim: key}, drop=True).coords
+    index = (slice(None),) * axis + (key,)
+    if isinstance(key, slice):
+        chunks = array.chunks[:axis] + ((len(range(*key.indices(array.shape[axis]))),),) + array.chunks[axis + 1 :]
+        picked = array.map_blocks(operator.getitem, index, chunks=chunks, dtype=array.dtype, meta=array._meta)
+        dims = data.dims
+    else:
+        # blockwise over the other axes; ``dim`` (one chunk) is handed over as a list of that one block,
+        # which map_blocks' drop_axis would concatenate, copying every block
+        others = tuple(i for i in range(array.ndim) if i != axis)
+        picked = dask.array.blockwise(
+            _element, others, array, tuple(range(array.ndim)), index=index, concatenate=False, dtype=array.dtype, meta=array._meta.sum(axis=axis)
+        )
+        dims = tuple(d for d in data.dims if d != dim)
+    return xr.DataArray(picked, dims=dims, coords=coords, attrs=data.attrs, name=data.name)
+
+
+def _element(blocks: list[np.ndarray], index: tuple) -> np.ndarray:
+    return blocks[0][index]
 
 
 def is_list(value: Any) -> bool:
@@ -192,7 +224,7 @@ def _element_of_array(data: xr.DataArray, index: int | None, label: Any, return_
         if return_nodata:
             return _nodata_like(data)
         raise ProcessError("ArrayElementNotAvailable", f"No element at index {index} along '{dim}' (it has {size}).")
-    return data.isel({dim: int(index)}, drop=True)
+    return select(data, dim, int(index))
 
 
 def _label_position(index, label: Any) -> int | None:

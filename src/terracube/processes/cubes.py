@@ -17,7 +17,7 @@ import xarray as xr
 from terracube.cube import dimension_type
 from terracube.errors import ProcessError, ProcessParameterInvalid
 from terracube.processes.arrays import count as count_process
-from terracube.processes.arrays import float_dtype_for, is_array, python_scalar
+from terracube.processes.arrays import float_dtype_for, is_array, python_scalar, select
 from terracube.processes.math import XARRAY_REDUCERS
 
 # --- what a cube carries besides its values -------------------------------------------------
@@ -91,15 +91,29 @@ def like_cube(result: Any, data: xr.DataArray, dropped: str | None = None) -> xr
 
 
 def replace_where(data: xr.DataArray, where: xr.DataArray, replacement: Any) -> xr.DataArray:
-    """``data`` with ``replacement`` where ``where`` is true; a null replacement is no-data (NaN),
-    which needs a float cube."""
+    """``data`` with ``replacement`` where ``where`` is true or a non-zero number (no-data in ``where``
+    replaces nothing); a null replacement is no-data (NaN), which needs a float cube."""
     replacement = python_scalar(replacement)
     values = data
     if replacement is None:
         replacement = np.nan
         if data.dtype.kind not in "fc":
             values = data.astype(float_dtype_for(data.dtype))
+    if values.dtype.kind == "f" and isinstance(replacement, (int, float)) and not isinstance(replacement, bool):
+        # One pass per block (a cloud mask over every scene): the general path below builds the
+        # condition and its negation as separate arrays first.
+        replaced = xr.apply_ufunc(_replaced, values, where, kwargs={"replacement": replacement}, dask="parallelized", output_dtypes=[values.dtype])
+        return like_cube(replaced, data)
+    if where.dtype.kind != "b":
+        where = (where != 0) & where.notnull()
     return like_cube(values.where(~where, replacement), data)
+
+
+def _replaced(values: np.ndarray, where: np.ndarray, replacement: float) -> np.ndarray:
+    hit = where if where.dtype == bool else (where != 0) & (where == where)  # NaN == NaN is false
+    result = np.array(np.broadcast_to(values, np.broadcast_shapes(values.shape, hit.shape)))
+    np.copyto(result, replacement, where=hit, casting="unsafe")
+    return result
 
 
 # --- reduce_dimension and apply -------------------------------------------------------------
@@ -216,8 +230,9 @@ def ndvi(data: xr.DataArray, nir: str = "nir", red: str = "red", target_band: st
         raise ProcessError("BandExists", f"A band named '{target_band}' exists already; choose another 'target_band'.")
     # Floats keep their precision; integers (raw digital numbers) are computed in float32.
     dtype = data.dtype if data.dtype.kind == "f" else np.dtype("float32")
-    nir_values = data.sel({dim: nir_band}, drop=True).astype(dtype, copy=False)
-    red_values = data.sel({dim: red_band}, drop=True).astype(dtype, copy=False)
+    labels = list(band_labels(data, dim))
+    nir_values = select(data, dim, labels.index(nir_band)).astype(dtype, copy=False)
+    red_values = select(data, dim, labels.index(red_band)).astype(dtype, copy=False)
     index = (nir_values - red_values) / (nir_values + red_values)
     if target_band is None:
         return like_cube(index, data, dropped=dim)

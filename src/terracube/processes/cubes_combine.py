@@ -74,11 +74,7 @@ def mask(data: xr.DataArray, mask: xr.DataArray, replacement: Any = None) -> xr.
             if dim not in data.indexes or dim not in mask.indexes or not data.indexes[dim].equals(mask.indexes[dim]):
                 mask = mask.isel({dim: 0}, drop=True)
     aligned = _check_same_labels(data, mask, "mask")
-    if aligned.dtype.kind == "b":
-        condition = aligned
-    else:
-        condition = (aligned != 0) & aligned.notnull()
-    condition = xr.DataArray(condition.data, dims=condition.dims, coords={d: data.coords[d] for d in condition.dims if d in data.coords})
+    condition = xr.DataArray(aligned.data, dims=aligned.dims, coords={d: data.coords[d] for d in aligned.dims if d in data.coords})
     return replace_where(data, condition, replacement)
 
 

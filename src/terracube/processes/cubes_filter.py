@@ -17,6 +17,7 @@ import xarray as xr
 from terracube.cube import DIM_X, DIM_Y, crs_of, dimension_type, is_raster_cube
 from terracube.data.grid import bounds_in
 from terracube.errors import BandFilterNotFound, ProcessError, ProcessParameterInvalid
+from terracube.processes.arrays import select
 from terracube.processes.cubes import band_labels, bands_dimension, common_names, require_cube, resolve_bands
 
 # --- filter_bbox ----------------------------------------------------------------------------
@@ -150,5 +151,5 @@ def filter_bands(data: xr.DataArray, bands: list | None = None, wavelengths: lis
     positions = [labels.index(b) for b in selected]
     if positions == list(range(positions[0], positions[0] + len(positions))):
         # A run of neighbouring bands is a slice: a list would make dask copy every chunk in a task of its own.
-        return data.isel({dim: slice(positions[0], positions[0] + len(positions))})
+        return select(data, dim, slice(positions[0], positions[0] + len(positions)))
     return data.isel({dim: positions})

@@ -12,6 +12,7 @@ import pandas as pd
 
 from terracube.data.crs import item_crs, shared_crs, utm_crs
 from terracube.data.grid import bounds_in, geobox_for_extent
+from terracube.data.chunks import chunk_edge
 from terracube.data.load import load_items, read_options
 from terracube.data.properties import conditions, matches
 from terracube.errors import BandFilterNotFound, NoDataAvailable, PayloadTooLarge, ProcessParameterInvalid
@@ -132,8 +133,8 @@ def check_size(env: ProcessEnv, scenes: int, bands: list, geobox) -> None:
 
 def read_cube(source, items, assets: dict[str, str], geobox, env: ProcessEnv):
     """The lazy cube of ``assets`` ({band: asset key}) of ``items`` on ``geobox``, read as the source says."""
-    chunk = env.settings.chunk_size if env.settings is not None else 1024
     bands = list(assets)
+    chunk = chunk_edge(env.settings, scenes=len(items), bands=len(bands), shape=tuple(geobox.shape.yx))
     config = source.config
     harmonize = {assets[band] for band in bands if source.is_reflectance(band)} if config and config.harmonize_baseline else set()
     nodata = {assets[band]: source.band_nodata(band) for band in bands if source.band_nodata(band) is not None}

@@ -26,7 +26,7 @@ __all__ = ["ensure_sample_archive", "build_archive", "river_centerline", "render
 
 SEED = 2021
 # Bump when the generator changes, so an archive built by an older version is rebuilt.
-VERSION = "1"
+VERSION = "2"
 COMPLETE_MARKER = ".complete"
 
 

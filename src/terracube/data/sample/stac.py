@@ -22,6 +22,13 @@ SIMULATED_NOTE = (
     "damage corridor along the river. Do not use it for science."
 )
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+# Declared as Earth Search and CDSE declare them: readers (odc-stac, terracube's own) trust the
+# proj: grid of an asset only when the projection extension is named.
+ITEM_EXTENSIONS = [
+    "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
+    "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
+    "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
+]
 
 _WAVELENGTHS = {
     "B01": ("coastal", 0.443, 0.027), "B02": ("blue", 0.490, 0.098), "B03": ("green", 0.560, 0.045),
@@ -97,7 +104,8 @@ def item(acquisition: Acquisition, scl: np.ndarray, shapes: dict[str, tuple[int,
         "terracube:simulated": True,
         "description": "Simulated scene (terracube sample archive): not a real observation.",
     }
-    result = pystac.Item(acquisition.product_id, mapping(box(*bbox)), bbox, acquisition.datetime, properties, collection=SAMPLE_COLLECTION_ID)
+    result = pystac.Item(acquisition.product_id, mapping(box(*bbox)), bbox, acquisition.datetime, properties,
+                         stac_extensions=ITEM_EXTENSIONS, collection=SAMPLE_COLLECTION_ID)
     for name, shape in shapes.items():
         gsd = BAND_GSD[name]
         asset = pystac.Asset(
