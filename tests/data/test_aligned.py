@@ -135,3 +135,19 @@ def test_scenes_of_one_day_are_mosaicked_newest_first(scenes, driver, tmp_path):
     values = direct.values[0, 0]
     np.testing.assert_array_equal(values[:, 40:], full[:, 40:])  # east of the newer scene: the older one
     np.testing.assert_array_equal(values[:, :40], np.maximum(full[:, :40] // 2, 1))  # the newer one on top
+
+
+def test_two_archives_with_the_same_scene_ids_read_their_own_files(scenes, driver, tmp_path):
+    """Two collections may name their scenes alike; a cube combining both must not confuse their reads."""
+    original = scenes[0]
+    copy = pystac.Item.from_dict(original.to_dict(), preserve_dict=False)  # same id, other file
+    with rasterio.open(original.assets["B04"].get_absolute_href()) as src:
+        with rasterio.open(tmp_path / "B04.tif", "w", **src.profile) as dst:
+            dst.write(src.read() // 2 + 1)
+    copy.assets.clear()
+    copy.add_asset("B04", pystac.Asset(str(tmp_path / "B04.tif"), extra_fields=dict(original.assets["B04"].extra_fields)))
+    geobox = grid(SAMPLE_AREA.west + 3010, SAMPLE_AREA.north - 1230, (20, 30))
+    first = load_aligned([original], {"B04": "B04"}, geobox, 16, driver)
+    second = load_aligned([copy], {"B04": "B04"}, geobox, 16, driver)
+    assert first.data.name != second.data.name
+    np.testing.assert_array_equal(np.floor(first.values / 2) + 1, second.values)

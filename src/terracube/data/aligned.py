@@ -77,7 +77,8 @@ def load_aligned(items, bands: dict[str, str], geobox: GeoBox, chunk_size: int, 
             sources[name] = (_asset_read(source), placement)
         placements.append(sources)
     days = _solar_days(parsed, geobox)
-    name = "read-" + tokenize(geobox, chunk_size, [item.id for item in items], bands, driver.label)
+    # what is read, from where and how (two loads of the same files on the same grid share their reads)
+    name = "read-" + tokenize(geobox, chunk_size, list(bands), placements, list(days.values()), driver.gdal_options)
     height, width = geobox.shape.y, geobox.shape.x
     # All bands of a day and place in one chunk: a third of the tasks for three bands, and
     # processes over the bands dimension (NDVI, a cloud mask from SCL) need no rechunking.
