@@ -16,8 +16,6 @@ from typing import Any
 from terracube.data.network import setting
 
 COG_TILE = 256  # chunks in whole tiles of the usual COG layout read no tile twice
-
-
 SPLIT_ABOVE = 1024  # areas up to this many pixels wide stay one chunk: small requests need no parallel reduction
 
 
