@@ -133,6 +133,10 @@ class SourceParser(StacMDParser):
         return extra or None
 
 
+def _gdal_env(options: dict[str, str], credentials: dict[str, str] | None):
+    return rio_env(session=CredentialSession(credentials), **options)
+
+
 class ArchiveDriver(RioDriver):
     """odc-stac's rasterio driver with one collection's environment, signing and harmonisation."""
 
@@ -158,12 +162,12 @@ class ArchiveDriver(RioDriver):
 
     @contextmanager
     def restore_env(self, env: dict[str, Any], load_state: GlobalContext) -> Iterator[LocalContext]:
-        with rio_env(session=CredentialSession(env.get("credentials")), **env.get("options", {})):
+        with _gdal_env(env.get("options", {}), env.get("credentials")):
             yield load_state.local_ctx(LocalContext)
 
     def environment(self):
         """The collection's GDAL environment, for reads that do not go through odc-stac."""
-        return rio_env(session=CredentialSession(self.credentials), **self.gdal_options)
+        return _gdal_env(self.gdal_options, self.credentials)
 
     def signed(self, uri: str) -> str:
         """``uri`` as it is opened: signed now, so that a token is fresh at the moment of the read."""
