@@ -10,7 +10,7 @@ from typing import Any
 
 from terracube.errors import OpenEOError, ProcessGraphInvalid, ProcessParameterRequired, ProcessUnsupported
 from terracube.graph.fuse import PLAN_NAMESPACE, PLANNED_PROCESSES, fuse_class_tests
-from terracube.graph.model import ProcessGraph, parse_process_graph
+from terracube.graph.model import ProcessGraph, is_callback, parse_process_graph, reference_of
 from terracube.graph.udp import USER_NAMESPACES, UdpLookup
 from terracube.processes.env import ProcessEnv
 from terracube.processes.registry import ProcessRegistry, default_registry
@@ -61,14 +61,14 @@ class Evaluator:
             return results[node_id]
 
         def resolve(value: Any, node_id: str) -> Any:
+            reference = reference_of(value)
+            if reference is not None:
+                if reference.kind == "from_node":
+                    return value_of(reference.name)
+                return self.parameter(graph, parameters, reference.name, node_id)
+            if is_callback(value):
+                return Callback(fuse_class_tests(parse_process_graph(value)), self, parameters)
             if isinstance(value, dict):
-                if len(value) == 1 and "from_node" in value:
-                    return value_of(value["from_node"])
-                if len(value) == 1 and ("from_parameter" in value or "from_argument" in value):
-                    # from_argument is the pre-1.0 spelling; old graphs and test cases still use it.
-                    return self.parameter(graph, parameters, value.get("from_parameter", value.get("from_argument")), node_id)
-                if len(value) == 1 and "process_graph" in value:
-                    return Callback(fuse_class_tests(parse_process_graph({"process_graph": value["process_graph"]})), self, parameters)
                 return {k: resolve(v, node_id) for k, v in value.items()}
             if isinstance(value, list):
                 return [resolve(v, node_id) for v in value]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from terracube.graph.model import Node, ProcessGraph
+from terracube.graph.model import Node, ProcessGraph, reference_of
 from terracube.processes.comparison import is_one_of
 
 # Processes that only the planner writes into a graph; users cannot call them.
@@ -46,15 +46,16 @@ def _class_test(graph: ProcessGraph, node: Node, consumers: dict[str, int], is_r
         return None
     parts = []
     for name in ("x", "y"):
-        reference = node.arguments[name]
-        if not (isinstance(reference, dict) and set(reference) == {"from_node"}):
+        reference = reference_of(node.arguments[name])
+        if reference is None or reference.kind != "from_node":
             return None
-        part = _class_test(graph, graph.nodes[reference["from_node"]], consumers)
+        part = _class_test(graph, graph.nodes[reference.name], consumers)
         if part is None:
             return None
         parts.append(part)
     (subject, values), (other_subject, other_values) = parts
-    if subject != other_subject:
+    # Compared as references: {"from_argument": "x"} is the same subject as {"from_parameter": "x"}.
+    if reference_of(subject) != reference_of(other_subject):
         return None
     return subject, values + other_values
 
@@ -65,13 +66,9 @@ def _equality(node: Node):
         return None
     for subject_name, constant_name in (("x", "y"), ("y", "x")):
         subject, constant = arguments.get(subject_name), arguments.get(constant_name)
-        if _is_reference(subject) and _is_number(constant):
+        if reference_of(subject) is not None and _is_number(constant):
             return subject, [constant]
     return None
-
-
-def _is_reference(value: Any) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and ("from_node" in value or "from_parameter" in value)
 
 
 def _is_number(value: Any) -> bool:

@@ -1,5 +1,9 @@
 """The process graph as openEO defines it: nodes, references, callbacks.
 
+References (``from_node``, ``from_parameter`` and its old spelling ``from_argument``) and callbacks
+(``{"process_graph": ...}``) are recognised here and only here: every other module asks
+``reference_of``, ``is_callback`` or ``iter_references``, so they cannot drift apart.
+
 Parsing checks the structure only (one result node, references that resolve, no cycles); whether
 processes and arguments are known is ``validate``'s job.
 """
@@ -7,7 +11,7 @@ processes and arguments are known is ``validate``'s job.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal
 
 from terracube.errors import ProcessGraphInvalid, ProcessGraphMissing
 
@@ -40,32 +44,67 @@ class ProcessGraph:
         return [n for n in self.nodes.values() if node_id in self.dependencies(n)]
 
 
+@dataclass(frozen=True)
+class Reference:
+    """A value that stands for another: ``{"from_node": id}`` or ``{"from_parameter": name}``.
+
+    ``{"from_argument": name}`` is the pre-1.0 spelling of ``from_parameter``; old graphs and the
+    official test cases still use it, so it reads as ``from_parameter``.
+    """
+
+    kind: Literal["from_node", "from_parameter"]
+    name: Any  # a node id or parameter name; a string in any valid graph
+
+
+_REFERENCE_KINDS = {"from_node": "from_node", "from_parameter": "from_parameter", "from_argument": "from_parameter"}
+
+
+def reference_of(value: Any) -> Reference | None:
+    """The reference a value is: an object with exactly one key, one of openEO's reference keys."""
+    if isinstance(value, dict) and len(value) == 1:
+        [(key, name)] = value.items()
+        if key in _REFERENCE_KINDS:
+            return Reference(_REFERENCE_KINDS[key], name)
+    return None
+
+
+def is_callback(value: Any) -> bool:
+    """Whether a value is a child process graph, ``{"process_graph": {...}}``: exactly that one key.
+
+    The value itself is what ``parse_process_graph`` takes; whether its graph is well formed is
+    that function's business, so ``{"process_graph": 5}`` is still a (broken) callback here.
+    """
+    return isinstance(value, dict) and len(value) == 1 and "process_graph" in value
+
+
+def iter_references(value: Any) -> Iterator[Reference | dict]:
+    """The references and callbacks in an argument value, depth first, descending into neither.
+
+    A callback comes as its ``{"process_graph": ...}`` object: its references are its own graph's.
+    """
+    reference = reference_of(value)
+    if reference is not None:
+        yield reference
+    elif is_callback(value):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from iter_references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from iter_references(item)
+
+
+def contains_reference(value: Any) -> bool:
+    """Whether a value depends on anything else (a node, a parameter, a callback), i.e. is not a literal."""
+    return next(iter_references(value), None) is not None
+
+
 def iter_node_refs(value: Any) -> Iterator[str]:
     """``from_node`` ids referenced in an argument value, not descending into callbacks."""
-    if isinstance(value, dict):
-        if "from_node" in value and len(value) == 1:
-            yield value["from_node"]
-        elif "process_graph" in value and len(value) == 1:
-            return
-        else:
-            for v in value.values():
-                yield from iter_node_refs(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from iter_node_refs(v)
-
-
-def iter_callbacks(value: Any) -> Iterator[dict]:
-    """Child process graphs (``{"process_graph": {...}}``) directly in an argument value."""
-    if isinstance(value, dict):
-        if "process_graph" in value and len(value) == 1:
-            yield value["process_graph"]
-        elif not ("from_node" in value and len(value) == 1):
-            for v in value.values():
-                yield from iter_callbacks(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from iter_callbacks(v)
+    for item in iter_references(value):
+        if isinstance(item, Reference) and item.kind == "from_node":
+            yield item.name
 
 
 def unwrap_process(document: Any) -> tuple[dict, list[dict]]:

@@ -12,8 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from terracube.graph.model import Node, ProcessGraph
-from terracube.graph.validate import contains_reference
+from terracube.graph.model import Node, ProcessGraph, Reference, contains_reference, reference_of
 
 _FILTERS = {"filter_bbox": "extent", "filter_temporal": "extent", "filter_bands": "bands"}
 
@@ -30,7 +29,7 @@ def push_down_filters(graph: ProcessGraph) -> ProcessGraph:
             if len(consumers) != 1:
                 break
             consumer = consumers[0]
-            if consumer.process_id not in _FILTERS or consumer.arguments.get("data") != {"from_node": current.id}:
+            if consumer.process_id not in _FILTERS or reference_of(consumer.arguments.get("data")) != Reference("from_node", current.id):
                 break
             rest = {k: v for k, v in consumer.arguments.items() if k != "data"}
             if contains_reference(rest):

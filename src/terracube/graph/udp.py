@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator, Mapping
 
+from terracube.graph.model import is_callback, iter_references
+
 UdpLookup = Callable[[str, "str | None"], "dict | None"]
 
 # The namespaces in which a node may name a user-defined process.
@@ -32,19 +34,9 @@ def referenced_processes(document: Any) -> Iterator[tuple[str, str | None]]:
         if not isinstance(node, dict) or not isinstance(node.get("process_id"), str):
             continue
         yield node["process_id"], node.get("namespace")
-        yield from _children(node.get("arguments"))
-
-
-def _children(value: Any) -> Iterator[tuple[str, str | None]]:
-    if isinstance(value, dict):
-        if len(value) == 1 and isinstance(value.get("process_graph"), dict):
-            yield from referenced_processes(value)
-            return
-        for item in value.values():
-            yield from _children(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _children(item)
+        for item in iter_references(node.get("arguments")):
+            if is_callback(item):
+                yield from referenced_processes(item)
 
 
 def lookup_in(documents: Mapping[str, dict] | None) -> UdpLookup | None:

@@ -17,7 +17,7 @@ from terracube.errors import (
     ProcessParameterUnsupported,
     ProcessUnsupported,
 )
-from terracube.graph.model import ProcessGraph, parse_process_graph
+from terracube.graph.model import ProcessGraph, Reference, contains_reference, is_callback, iter_references, parse_process_graph
 from terracube.graph.udp import USER_NAMESPACES, UdpLookup
 from terracube.processes.env import ProcessEnv
 from terracube.processes.registry import ProcessRegistry, default_registry
@@ -31,22 +31,6 @@ _JSON_TYPES = {
     list: "array",
     dict: "object",
 }
-
-
-def _is_reference(value: Any) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and bool(
-        {"from_node", "from_parameter", "from_argument", "process_graph"} & set(value)
-    )
-
-
-def contains_reference(value: Any) -> bool:
-    if _is_reference(value):
-        return True
-    if isinstance(value, dict):
-        return any(contains_reference(v) for v in value.values())
-    if isinstance(value, list):
-        return any(contains_reference(v) for v in value)
-    return False
 
 
 def _schemas(schema: Any) -> list[dict]:
@@ -165,10 +149,10 @@ class _Validator:
 
     def argument(self, graph, node, where: str, name: str, value: Any, spec: dict, scope: set[str] | None) -> None:
         schema = spec.get("schema", {})
-        if isinstance(value, dict) and len(value) == 1 and "process_graph" in value:
+        if is_callback(value):
             child_scope = _callback_parameter_names(schema)
             try:
-                child = parse_process_graph({"process_graph": value["process_graph"]})
+                child = parse_process_graph(value)
             except OpenEOError as error:
                 error.message = f"{where}, argument '{name}': {error.message}"
                 self.errors.append(error)
@@ -191,31 +175,23 @@ class _Validator:
             )
 
     def references(self, where: str, name: str, value: Any, scope: set[str] | None, node_id: str) -> None:
-        if isinstance(value, dict) and len(value) == 1 and "process_graph" in value:
-            # A callback nested in an object (load_collection's ``properties``): its processes are
-            # checked; its parameters are the nesting process's business, so any name may come.
-            try:
-                self.graph(parse_process_graph({"process_graph": value["process_graph"]}), None)
-            except OpenEOError as error:
-                error.message = f"{where}, argument '{name}': {error.message}"
-                self.errors.append(error)
-            return
-        if isinstance(value, dict) and len(value) == 1 and ("from_parameter" in value or "from_argument" in value):
-            parameter = value.get("from_parameter", value.get("from_argument"))
-            if scope is not None and parameter not in scope:
+        for item in iter_references(value):
+            if not isinstance(item, Reference):
+                # A callback nested in an object (load_collection's ``properties``): its processes are
+                # checked; its parameters are the nesting process's business, so any name may come.
+                try:
+                    self.graph(parse_process_graph(item), None)
+                except OpenEOError as error:
+                    error.message = f"{where}, argument '{name}': {error.message}"
+                    self.errors.append(error)
+            elif item.kind == "from_parameter" and scope is not None and item.name not in scope:
                 self.errors.append(
                     ProcessParameterInvalid(
-                        f"{where}: argument '{name}' refers to parameter '{parameter}', which is not defined here"
+                        f"{where}: argument '{name}' refers to parameter '{item.name}', which is not defined here"
                         + (f" (available: {', '.join(sorted(scope))})." if scope else "."),
                         node_id=node_id,
                     )
                 )
-        elif isinstance(value, dict):
-            for v in value.values():
-                self.references(where, name, v, scope, node_id)
-        elif isinstance(value, list):
-            for v in value:
-                self.references(where, name, v, scope, node_id)
 
 
 def collect_errors(

@@ -79,10 +79,12 @@ def _statistics(data: np.ma.MaskedArray, approximate: bool) -> dict[str, Any]:
 def derived_from(process: dict, catalog: Any) -> list[dict[str, Any]]:
     """The STAC items each top-level ``load_collection`` read: ``[{"href", "collection", "datetime"}]``.
 
-    Searches are repeated with the node's literal arguments; a node whose arguments come from
-    elsewhere, or that filters on ``properties`` (callbacks), is left out rather than guessed.
+    Searches are repeated with the node's literal arguments, literal as the evaluator sees them; a
+    node whose extents come from elsewhere (a node, a parameter, a callback), or that filters on
+    ``properties``, is left out rather than guessed.
     """
     from terracube.data.grid import bounds_in
+    from terracube.graph.model import contains_reference
     from terracube.processes.load import parse_instant
 
     found: dict[str, dict[str, Any]] = {}
@@ -91,7 +93,7 @@ def derived_from(process: dict, catalog: Any) -> list[dict[str, Any]]:
             continue
         arguments = node.get("arguments") or {}
         extent, period = arguments.get("spatial_extent"), arguments.get("temporal_extent")
-        if arguments.get("properties") or not isinstance(arguments.get("id"), str) or _has_reference(extent) or _has_reference(period):
+        if arguments.get("properties") or not isinstance(arguments.get("id"), str) or contains_reference(extent) or contains_reference(period):
             continue
         try:
             source = catalog.get(arguments["id"])
@@ -108,11 +110,3 @@ def derived_from(process: dict, catalog: Any) -> list[dict[str, Any]]:
                     href = Path(href).resolve().as_uri()
                 found[href] = {"href": href, "collection": arguments["id"], "datetime": item.datetime.isoformat() if item.datetime else None}
     return list(found.values())[:MAX_DERIVED_FROM]
-
-
-def _has_reference(value: Any) -> bool:
-    if isinstance(value, dict):
-        return bool({"from_node", "from_parameter", "from_argument"} & set(value)) or any(_has_reference(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_reference(v) for v in value)
-    return False
