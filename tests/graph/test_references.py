@@ -125,3 +125,14 @@ def test_an_extent_the_evaluator_reads_as_literal_is_searched_again(catalog):
     # An object with more keys than one reference key is a literal in openEO: its numbers are read.
     [source] = derived_from(_loading({**TUTORIAL_AOI, "from_parameter": "unused"}), catalog)
     assert "20210721" in source["href"] and source == derived_from(_loading(TUTORIAL_AOI), catalog)[0]
+
+
+@pytest.mark.parametrize("value", [{"from_node": ["a"]}, {"from_parameter": {"x": 1}}, {"from_argument": 3}])
+def test_a_reference_that_names_no_string_is_an_invalid_graph(value):
+    graph = {
+        "a": {"process_id": "constant", "arguments": {"x": 1}},
+        "b": {"process_id": "absolute", "arguments": {"x": value}, "result": True},
+    }
+    [error] = collect_errors({"process_graph": graph})
+    assert error.code == "ProcessGraphInvalid" and error.status == 400
+    assert "must name a string" in error.message

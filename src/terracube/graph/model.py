@@ -53,17 +53,22 @@ class Reference:
     """
 
     kind: Literal["from_node", "from_parameter"]
-    name: Any  # a node id or parameter name; a string in any valid graph
+    name: str  # a node id or parameter name
 
 
 _REFERENCE_KINDS = {"from_node": "from_node", "from_parameter": "from_parameter", "from_argument": "from_parameter"}
 
 
 def reference_of(value: Any) -> Reference | None:
-    """The reference a value is: an object with exactly one key, one of openEO's reference keys."""
+    """The reference a value is: an object with exactly one key, one of openEO's reference keys.
+
+    The name must be a string: ``{"from_node": ["a"]}`` is a malformed graph, not a literal.
+    """
     if isinstance(value, dict) and len(value) == 1:
         [(key, name)] = value.items()
         if key in _REFERENCE_KINDS:
+            if not isinstance(name, str):
+                raise ProcessGraphInvalid(f"A reference {{\"{key}\": ...}} must name a string, not {name!r}.")
             return Reference(_REFERENCE_KINDS[key], name)
     return None
 
