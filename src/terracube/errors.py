@@ -49,6 +49,11 @@ PayloadTooLarge = _error("PayloadTooLarge", 413)
 NotFound = _error("NotFound", 404)
 FilePathInvalid = _error("FilePathInvalid", 400)
 FileNotFound = _error("FileNotFound", 404)
+# Accounts: no token (401), a bad or expired one (403: the openEO client then logs in again),
+# a valid one whose user may not do this (403).
+AuthenticationRequired = _error("AuthenticationRequired", 401)
+TokenInvalid = _error("TokenInvalid", 403)
+PermissionsInsufficient = _error("PermissionsInsufficient", 403)
 
 
 class ProcessError(OpenEOError):

@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from terracube.auth.providers import ExternalProviders
+
 
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
@@ -68,6 +70,9 @@ class Settings(BaseSettings):
     udf_timeout: float = Field(default=60.0, gt=0)  # seconds one UDF process may run
     udf_memory_limit: int = Field(default=2 * 2**30, ge=0)  # bytes of address space (RLIMIT_AS); 0: none
     udf_max_values: int = Field(default=50_000_000, ge=1)  # cube size apply_datacube takes at once
+
+    # The operator's other OpenID Connect providers, as [[oidc_providers]] tables (docs/auth.md#other-issuers).
+    oidc_providers: ExternalProviders = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(
