@@ -124,13 +124,13 @@ class ExternalIssuers:
             raise TokenInvalid(f"The access token for {state.provider.title} is empty or too long.")
         header = _jwt_header(token)
         if header is None:
-            claims = self._userinfo_claims(state, token)
+            claims = dict(self._userinfo_claims(state, token))  # a copy: the cached answer stays as it came
         else:
             claims = self._verified_claims(state, token, header)
             gate = state.provider.required_claim
             if gate and not _claim_values(claims, gate.claim):
                 # Access tokens often leave entitlements and groups to the userinfo endpoint.
-                userinfo = self._userinfo_claims(state, token)
+                userinfo = self._userinfo_claims(state, token, needed=False) or {"sub": claims["sub"]}
                 if userinfo.get("sub") != claims["sub"]:
                     raise TokenInvalid(f"{state.provider.title}'s userinfo answered for another subject than the token's.")
                 claims = {**userinfo, **claims}
@@ -168,6 +168,8 @@ class ExternalIssuers:
             raise TokenInvalid(f"The access token from {provider.title} lacks the claim {error.claim!r}.") from None
         except InvalidClaimError as error:
             raise TokenInvalid(f"The access token from {provider.title} is not valid here: {_claim_problem(error, provider)}.") from None
+        if not claims["sub"]:
+            raise TokenInvalid(f"The access token from {provider.title} names no subject (sub).")
         _check_audience(provider, claims)
         return claims
 
@@ -248,7 +250,7 @@ class ExternalIssuers:
 
     # -- opaque access tokens: the userinfo endpoint -------------------------------------------
 
-    def _userinfo_claims(self, state: _IssuerState, token: str) -> dict:
+    def _userinfo_claims(self, state: _IssuerState, token: str, *, needed: bool = True) -> dict | None:
         cache_key = hashlib.sha256(f"{state.provider.id}\0{token}".encode()).hexdigest()
         with self._userinfo_lock:
             claims = self._userinfo.get(cache_key)
@@ -256,6 +258,8 @@ class ExternalIssuers:
             return claims
         endpoint = self._discovery(state).get("userinfo_endpoint")
         if not isinstance(endpoint, str):
+            if not needed:
+                return None
             raise TokenInvalid(
                 f"The access token is not a JWT, and {state.provider.title} has no userinfo endpoint to check it with."
             )
