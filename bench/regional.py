@@ -63,11 +63,11 @@ def process_graph(extent: dict) -> dict:
 
 def run_terracube(data_dir: Path, extent: dict, out: Path) -> Path:
     from terracube.data.catalog import Catalog
-    from terracube.jobs.execute import execute
+    from terracube.execute import execute, request_env
     from terracube.settings import Settings
 
     settings = Settings(data_dir=data_dir)
-    execution = execute(process_graph(extent), Catalog(settings), settings, out)
+    execution = execute(process_graph(extent), request_env(settings, Catalog(settings), user_id=None), out)
     return execution.files[0][0]
 
 
@@ -197,7 +197,7 @@ def warm_up(contender: str) -> None:
     import rasterio  # noqa: F401
 
     if contender in ("terracube", "reference"):
-        import terracube.jobs.execute  # noqa: F401
+        import terracube.execute  # noqa: F401
         from terracube.data.catalog import Catalog  # noqa: F401
     if contender == "reference":
         import openeo_pg_parser_networkx  # noqa: F401

@@ -152,15 +152,16 @@ def in_process(data_dir: Path, tmp: Path, repeat: int) -> dict:
     from reference import run_reference
 
     from terracube.data.catalog import Catalog
-    from terracube.jobs.execute import execute
+    from terracube.execute import execute, request_env
     from terracube.settings import Settings
 
     settings = Settings(data_dir=data_dir)
     catalog = Catalog(settings)
+    env = request_env(settings, catalog, user_id=None)
     graph = TUTORIAL_GRAPH["process"]
     timings: dict[str, list[float]] = {"terracube_in_process": [], "reference_in_process": []}
     for index in range(repeat + 1):  # the first run of each warms caches and is dropped
-        for name, run in (("terracube_in_process", lambda out: execute(graph, catalog, settings, out)),
+        for name, run in (("terracube_in_process", lambda out: execute(graph, env, out)),
                           ("reference_in_process", lambda out: run_reference(graph, catalog, settings, out))):
             out = tmp / f"{name}{index}"
             out.mkdir()

@@ -7,7 +7,7 @@ import pytest
 
 from terracube.data.catalog import Catalog, CollectionSource
 from terracube.errors import NoDataAvailable
-from terracube.jobs.execute import execute
+from terracube.execute import execute, request_env
 from terracube.settings import Settings
 
 from tests.conftest import AFTER, TUTORIAL_AOI, read_tutorial_ndvi
@@ -37,7 +37,7 @@ def tutorial_graph(period, aoi=TUTORIAL_AOI):
 
 
 def ndvi_file(catalog, settings, period, directory):
-    execution = execute(tutorial_graph(period), catalog, settings, directory)
+    execution = execute(tutorial_graph(period), request_env(settings, catalog, user_id=None), directory)
     [(path, media_type)] = execution.files
     assert media_type.startswith("image/tiff")
     return path
@@ -53,7 +53,7 @@ def test_after_request_lands_on_the_cdse_grid_with_plausible_ndvi(catalog, setti
 
 def test_no_scene_in_the_window_is_no_data_available(catalog, settings, tmp_path):
     with pytest.raises(NoDataAvailable, match="SENTINEL2_L2A"):
-        execute(tutorial_graph(["2030-01-01", "2030-01-02"]), catalog, settings, tmp_path)
+        execute(tutorial_graph(["2030-01-01", "2030-01-02"]), request_env(settings, catalog, user_id=None), tmp_path)
 
 
 def test_the_read_touches_only_the_window_and_dates_asked_for(data_dir, tmp_path):

@@ -64,19 +64,18 @@ def run(
     out: Path = typer.Option(Path("."), help="Directory for the results."),
 ) -> None:
     """Run a process graph locally, with the same engine as the server, and write its results."""
-    from terracube.data.catalog import Catalog
     from terracube.api.auth import ANONYMOUS
+    from terracube.data.catalog import Catalog
     from terracube.errors import OpenEOError
-    from terracube.files.store import user_files_dir
-    from terracube.jobs.execute import execute
+    from terracube.execute import execute, request_env
 
     settings = get_settings()
     build_sample_archive()
     out.mkdir(parents=True, exist_ok=True)
     try:
         # load_uploaded_files reads what was uploaded to the local server (where everyone is anonymous).
-        files_dir = user_files_dir(settings, ANONYMOUS.user_id)
-        execution = execute(json.loads(graph.read_text()), Catalog(settings), settings, out, files_dir=files_dir)
+        env = request_env(settings, Catalog(settings), user_id=ANONYMOUS.user_id)
+        execution = execute(json.loads(graph.read_text()), env, out)
     except OpenEOError as error:
         console.print(f"[red]{error.code}[/red]: {error.message}")
         raise typer.Exit(2) from None

@@ -19,7 +19,8 @@ from terracube import __version__
 from terracube.api import processing
 from terracube.api.app import create_app
 from terracube.errors import CollectionNotFound, NoDataAvailable, PayloadTooLarge
-from terracube.jobs.execute import SyncResult
+from terracube.execute import SyncResult
+from terracube.files.store import user_files_dir
 from terracube.settings import Settings
 
 ORIGIN = "http://editor.openeo.org"
@@ -73,10 +74,10 @@ def executed(monkeypatch):
     calls: list[dict] = []
     answer: dict = {"value": SyncResult("application/json", content=b"42", filename="result.json")}
 
-    def fake_execute_sync(process, settings, catalog, udps=None, files_dir=None):
+    def fake_execute_sync(process, env, udps=None):
         with pytest.raises(RuntimeError):
             asyncio.get_running_loop()  # in a worker thread, never on the event loop
-        calls.append({"process": process, "settings": settings, "catalog": catalog})
+        calls.append({"process": process, "settings": env.settings, "catalog": env.catalog, "files_dir": env.files_dir})
         if isinstance(answer["value"], BaseException):
             raise answer["value"]
         return answer["value"]
@@ -238,6 +239,7 @@ def test_result_passes_the_body_as_it_is(app, client, executed):
     assert response.headers["openeo-costs"] == "0"
     assert calls[0]["process"] == body
     assert calls[0]["settings"] is app.state.settings and calls[0]["catalog"] is app.state.catalog
+    assert calls[0]["files_dir"] == user_files_dir(app.state.settings, "anonymous")  # the requesting user's /files
 
 
 def test_result_streams_a_file_and_cleans_up_after(tmp_path, client, executed):

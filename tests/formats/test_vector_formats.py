@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 import xvec  # noqa: F401 - the .xvec accessor
 
-from terracube.jobs.execute import execute
+from terracube.execute import execute, request_env
 
 from tests.conftest import AFTER, TUTORIAL_AOI
 from tests.live_server import LiveServer
@@ -40,7 +40,7 @@ def field_means(format_name: str) -> dict:
 @pytest.fixture(scope="module")
 def reference(catalog, settings, tmp_path_factory) -> xr.Dataset:
     """The same means as netCDF, decoded with xvec: the figures the other formats must carry."""
-    [(path, _)] = execute(field_means("netCDF"), catalog, settings, tmp_path_factory.mktemp("nc")).files
+    [(path, _)] = execute(field_means("netCDF"), request_env(settings, catalog, user_id=None), tmp_path_factory.mktemp("nc")).files
     dataset = xr.open_dataset(path).xvec.decode_cf().load()
     assert dataset.sizes["geometry"] == 2 and dataset.xvec.geom_coords_indexed["geometry"].crs is not None
     return dataset
@@ -53,7 +53,7 @@ def expected_columns(reference: xr.Dataset) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("format_name, suffix", [("GeoJSON", ".geojson"), ("Parquet", ".parquet")])
 def test_geojson_and_geoparquet_hold_a_feature_per_geometry(format_name, suffix, reference, catalog, settings, tmp_path):
-    [(path, _)] = execute(field_means(format_name), catalog, settings, tmp_path).files
+    [(path, _)] = execute(field_means(format_name), request_env(settings, catalog, user_id=None), tmp_path).files
     assert path.suffix == suffix
     frame = gpd.read_parquet(path) if suffix == ".parquet" else gpd.read_file(path)
     assert list(frame["name"]) == ["riverside", "hillside"]  # the features' own properties come along
@@ -68,7 +68,7 @@ def test_geojson_and_geoparquet_hold_a_feature_per_geometry(format_name, suffix,
 
 
 def test_csv_has_wkt_geometries_and_a_column_per_band_and_date(reference, catalog, settings, tmp_path):
-    [(path, _)] = execute(field_means("CSV"), catalog, settings, tmp_path).files
+    [(path, _)] = execute(field_means("CSV"), request_env(settings, catalog, user_id=None), tmp_path).files
     table = pd.read_csv(path)
     assert table["geometry"].str.startswith("POLYGON").all()
     for column, values in expected_columns(reference).items():
@@ -79,7 +79,7 @@ def test_a_vector_format_for_a_raster_cube_is_a_clear_error(catalog, settings, t
     graph = field_means("GeoJSON")
     graph["process_graph"]["save"]["arguments"]["data"] = {"from_node": "load"}
     with pytest.raises(Exception, match="vector data cubes"):
-        execute(graph, catalog, settings, tmp_path)
+        execute(graph, request_env(settings, catalog, user_id=None), tmp_path)
 
 
 def test_the_client_downloads_field_means_as_geojson(data_dir, tmp_path, reference):

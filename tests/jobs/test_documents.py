@@ -14,7 +14,7 @@ from pystac.validation import validate_dict
 
 from terracube.jobs.assets import derived_from, describe_file
 from terracube.jobs.errors import ResultLinkExpired, ResultLinkInvalid
-from terracube.jobs.execute import execute
+from terracube.execute import execute, request_env
 from terracube.jobs.results import results_document
 from terracube.jobs.signing import UrlSigner
 from terracube.settings import Settings
@@ -54,7 +54,7 @@ def test_the_signing_key_is_made_once_and_kept(tmp_path):
 @pytest.fixture(scope="module")
 def tutorial_result(catalog, settings, tmp_path_factory):
     directory = tmp_path_factory.mktemp("result")
-    execution = execute(tutorial(), catalog, settings, directory)
+    execution = execute(tutorial(), request_env(settings, catalog, user_id=None), directory)
     [(path, media_type)] = execution.files
     return describe_file(path, path.name, media_type), derived_from(tutorial(), catalog)
 

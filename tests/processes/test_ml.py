@@ -15,7 +15,7 @@ from shapely.geometry import box, mapping
 
 from terracube.errors import OpenEOError
 from terracube.graph import evaluate_process_graph, parse_process_graph
-from terracube.jobs.execute import execute
+from terracube.execute import execute, request_env
 from terracube.processes.env import ProcessEnv
 from terracube.processes.ml import MlModel
 from terracube.settings import Settings
@@ -142,7 +142,7 @@ def test_a_saved_model_loads_back_and_predicts_the_same(sites, data_dir, tmp_pat
     nodes = graph_nodes(collection)
     nodes["save"] = {"process_id": "save_ml_model", "arguments": {"data": {"from_node": "fit"}}, "result": True}
     del nodes["predict"]
-    execution = execute({"process_graph": nodes}, catalog, settings, tmp_path / "job")
+    execution = execute({"process_graph": nodes}, request_env(settings, catalog, user_id=None), tmp_path / "job")
     names = [path.name for path, _ in execution.files]
     assert names == ["model.json", "model.skops"]
     import json

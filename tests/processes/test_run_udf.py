@@ -16,7 +16,7 @@ import xarray as xr
 from terracube.errors import OpenEOError
 from terracube.graph import parse_process_graph
 from terracube.graph.evaluate import evaluate_process_graph
-from terracube.jobs.execute import execute
+from terracube.execute import execute, request_env
 from terracube.processes.env import ProcessEnv
 from terracube.processes.udf import run_udf
 
@@ -118,7 +118,7 @@ def test_run_udf_on_the_cube_itself_and_saved_as_netcdf(catalog, settings, loade
         "udf": {"process_id": "run_udf", "arguments": {"data": {"from_node": "load"}, "udf": DOUBLE_PLUS, "runtime": "python", "version": "3", "context": {"offset": 1}}},
         "save": {"process_id": "save_result", "arguments": {"data": {"from_node": "udf"}, "format": "netCDF"}, "result": True},
     }
-    [(path, _)] = execute(graph(nodes), catalog, settings, tmp_path).files
+    [(path, _)] = execute(graph(nodes), request_env(settings, catalog, user_id=None), tmp_path).files
     with xr.open_dataset(path) as saved:
         np.testing.assert_allclose(saved["B08"].values, loaded.sel(bands="B08").values * 2 + 1)
 

@@ -17,7 +17,7 @@ from rasterio.windows import Window
 from terracube.data.catalog import Catalog
 from terracube.data.properties import Condition
 from terracube.errors import OpenEOError
-from terracube.jobs.execute import execute
+from terracube.execute import execute, request_env
 from terracube.settings import Settings
 
 from tests.conftest import AFTER, TUTORIAL_AOI, read_tutorial_ndvi
@@ -73,7 +73,7 @@ def test_search_pages_to_the_end_and_filters_cloud_cover_in_the_query(catalog, e
     cloudy_allowed["process_graph"]["load"]["arguments"]["properties"] = {
         "eo:cloud_cover": {"process_graph": {"c": {"process_id": "lte", "arguments": {"x": {"from_parameter": "value"}, "y": 5}, "result": True}}}
     }
-    execute(cloudy_allowed, catalog, catalog.settings, tmp_path)
+    execute(cloudy_allowed, request_env(catalog.settings, catalog, user_id=None), tmp_path)
     assert earth_search.queries[0]["query"] == {"eo:cloud_cover": {"lte": 5}}
     june = [pd.Timestamp(day, tz="UTC").to_pydatetime() for day in ("2021-06-01", "2021-07-01")]
     clear = source.search(None, *june, [Condition("eo:cloud_cover", "lte", 5)])
@@ -83,8 +83,8 @@ def test_search_pages_to_the_end_and_filters_cloud_cover_in_the_query(catalog, e
 
 def test_a_pre_baseline_scene_reads_as_on_the_embedded_archive(catalog, data_dir, tmp_path):
     period = ["2021-06-12", "2021-06-14"]
-    [(remote, _)] = execute(graph_for(COLLECTION, period), catalog, catalog.settings, tmp_path / "remote").files
-    [(local, _)] = execute(graph_for("SENTINEL2_L2A", period), Catalog(Settings(data_dir=data_dir)), Settings(data_dir=data_dir), tmp_path / "local").files
+    [(remote, _)] = execute(graph_for(COLLECTION, period), request_env(catalog.settings, catalog, user_id=None), tmp_path / "remote").files
+    [(local, _)] = execute(graph_for("SENTINEL2_L2A", period), request_env(Settings(data_dir=data_dir), Catalog(Settings(data_dir=data_dir)), user_id=None), tmp_path / "local").files
     np.testing.assert_array_equal(read_tutorial_ndvi(remote), read_tutorial_ndvi(local))
 
 
@@ -95,7 +95,7 @@ def test_the_baseline_04_offset_is_removed_so_reflectances_compare(catalog, data
     outputs = {}
     for name, cat in (("remote", catalog), ("local", Catalog(Settings(data_dir=data_dir)))):
         graph = {"process_graph": {"load": {**load, "arguments": {**load["arguments"], "id": COLLECTION if name == "remote" else "SENTINEL2_L2A"}}, "save": save}}
-        [(path, _)] = execute(graph, cat, cat.settings, tmp_path / name).files
+        [(path, _)] = execute(graph, request_env(cat.settings, cat, user_id=None), tmp_path / name).files
         with rasterio.open(path) as src:
             outputs[name] = src.read(1)
     np.testing.assert_array_equal(outputs["remote"], np.clip(outputs["local"] - 1000, 0, None))
@@ -106,7 +106,7 @@ def test_an_unreachable_archive_is_a_clear_error_not_a_hang(tmp_path):
     settings = Settings(data_dir=tmp_path, collections_file=collections_file(tmp_path / "collections.toml", dead))
     started = time.monotonic()
     with pytest.raises(OpenEOError) as raised:
-        execute(graph_for(COLLECTION, AFTER), Catalog(settings), settings, tmp_path)
+        execute(graph_for(COLLECTION, AFTER), request_env(settings, Catalog(settings), user_id=None), tmp_path)
     assert time.monotonic() - started < 30
     assert raised.value.code == "ArchiveUnavailable" and dead in raised.value.message
 
@@ -137,8 +137,8 @@ def test_two_adjacent_tiles_of_one_pass_are_mosaicked(data_dir, tmp_path):
                 asset["href"] = files.url + asset["href"]
         with FakeEarthSearch(tiles, [6.9, 50.4, 7.3, 50.7]) as api:
             settings = Settings(data_dir=tmp_path / "d", collections_file=collections_file(tmp_path / "c.toml", api.url))
-            [(mosaic, _)] = execute(graph_for(COLLECTION, AFTER), Catalog(settings), settings, tmp_path / "mosaic").files
-    [(whole, _)] = execute(graph_for("SENTINEL2_L2A", AFTER), Catalog(Settings(data_dir=data_dir)), Settings(data_dir=data_dir), tmp_path / "whole").files
+            [(mosaic, _)] = execute(graph_for(COLLECTION, AFTER), request_env(settings, Catalog(settings), user_id=None), tmp_path / "mosaic").files
+    [(whole, _)] = execute(graph_for("SENTINEL2_L2A", AFTER), request_env(Settings(data_dir=data_dir), Catalog(Settings(data_dir=data_dir)), user_id=None), tmp_path / "whole").files
     mosaic_ndvi, whole_ndvi = read_tutorial_ndvi(mosaic), read_tutorial_ndvi(whole)
     assert np.isfinite(mosaic_ndvi).all()  # no gap where the tiles meet
     np.testing.assert_array_equal(mosaic_ndvi, whole_ndvi)
@@ -185,7 +185,7 @@ def test_imagery_that_denies_access_is_a_clear_error(data_dir, tmp_path):
         with FakeEarthSearch(items, [6.9, 50.4, 7.3, 50.7]) as api:
             settings = Settings(data_dir=tmp_path, collections_file=collections_file(tmp_path / "c.toml", api.url))
             with pytest.raises(OpenEOError) as raised:
-                execute(graph_for(COLLECTION, AFTER), Catalog(settings), settings, tmp_path / "out")
+                execute(graph_for(COLLECTION, AFTER), request_env(settings, Catalog(settings), user_id=None), tmp_path / "out")
     finally:
         denied.shutdown()
     assert raised.value.code == "ArchiveAccessDenied" and raised.value.status == 502 and "403" in raised.value.message

@@ -9,7 +9,7 @@ import rasterio
 
 from terracube.data.catalog import Catalog
 from terracube.errors import OpenEOError
-from terracube.jobs.execute import execute
+from terracube.execute import execute, request_env
 from terracube.processes.env import ProcessEnv
 from terracube.processes.load import load_collection
 
@@ -102,7 +102,7 @@ def test_stac_end_to_end_through_execute_with_a_gtiff(es_catalog, es_settings, t
         "ndvi": {"process_id": "ndvi", "arguments": {"data": {"from_node": "load"}}},
         "save": {"process_id": "save_result", "arguments": {"data": {"from_node": "ndvi"}, "format": "GTiff"}, "result": True},
     }}
-    [(path, _)] = execute(graph, es_catalog, es_settings, tmp_path).files
+    [(path, _)] = execute(graph, request_env(es_settings, es_catalog, user_id=None), tmp_path).files
     with rasterio.open(path) as src:
         assert src.descriptions == ("2021-07-21", "2022-07-21")  # the cloudy day is out
         first, second = src.read(1), src.read(2)

@@ -9,7 +9,7 @@ from terracube.data.catalog import Catalog
 from terracube.data.properties import Condition, conditions, cql2_filter, stac_query
 from terracube.graph.evaluate import Callback, Evaluator
 from terracube.graph.model import parse_process_graph
-from terracube.jobs.execute import execute
+from terracube.execute import execute, request_env
 
 from tests.stac import archive
 from tests.stac.conftest import COLLECTION, settings_for, window
@@ -93,7 +93,7 @@ def test_stac_cloud_cover_filter_is_sent_as_a_query_and_excludes_the_cloudy_scen
     catalog = Catalog(es_settings)
     stac_api.requests.clear()
     execution = execute(load_graph(["2021-07-01", "2021-08-01"], properties={"eo:cloud_cover": cloud_cover_at_most(20)}),
-                        catalog, es_settings, tmp_path / "out")
+                        request_env(es_settings, catalog, user_id=None), tmp_path / "out")
     [search, *_] = stac_api.searches
     assert search["query"] == {"eo:cloud_cover": {"lte": 20}} and search["collections"] == ["sentinel-2-l2a"]
     assert search["datetime"] == "2021-07-01T00:00:00Z/2021-08-01T00:00:00Z"
@@ -109,7 +109,7 @@ def test_stac_properties_are_checked_item_by_item_too(stac_api, tmp_path):
     with StacApiServer([archive.collection_document()], stac_api.items, conformance=[u for u in CONFORMANCE_FILTER_ONLY if "filter" not in u and "cql2" not in u]) as bare:
         settings = settings_for(tmp_path, bare.url)
         cube_days = _days(execute(load_graph(["2021-07-01", "2021-08-01"], properties={"eo:cloud_cover": cloud_cover_at_most(20)}),
-                                  Catalog(settings), settings, tmp_path / "out"))
+                                  request_env(settings, Catalog(settings), user_id=None), tmp_path / "out"))
         assert all("query" not in s and "filter" not in s for s in bare.searches)
     assert cube_days == ["2021-07-21"]
 
@@ -118,7 +118,7 @@ def test_stac_cql2_filter_for_an_api_without_the_query_extension(stac_api, tmp_p
     with StacApiServer([archive.collection_document()], stac_api.items, conformance=CONFORMANCE_FILTER_ONLY) as cdse_like:
         settings = settings_for(tmp_path, cdse_like.url)
         between = {"process_graph": {"b": {"process_id": "between", "arguments": {"x": {"from_parameter": "value"}, "min": 0, "max": 10}, "result": True}}}
-        days = _days(execute(load_graph(["2021-01-01", "2023-01-01"], properties={"eo:cloud_cover": between}), Catalog(settings), settings, tmp_path / "out"))
+        days = _days(execute(load_graph(["2021-01-01", "2023-01-01"], properties={"eo:cloud_cover": between}), request_env(settings, Catalog(settings), user_id=None), tmp_path / "out"))
         [search, *_] = cdse_like.searches
     assert search["filter"] == {"op": "and", "args": [{"op": ">=", "args": [{"property": "eo:cloud_cover"}, 0]},
                                                        {"op": "<=", "args": [{"property": "eo:cloud_cover"}, 10]}]}

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import threading
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 
+from terracube.api.auth import User, current_user
+from terracube.execute import request_env
+from terracube.processes.env import ProcessEnv
 from terracube.settings import Settings
 
 _lock = threading.Lock()
@@ -47,10 +50,19 @@ def udp_store(app: FastAPI):
     return getattr(app.state, "udps", None)
 
 
-def udp_lookup(request: Request, user):
+def udp_lookup(request: Request, user: User):
     """The lookup of ``user``'s own processes that validation and evaluation take, or None without a store."""
     store = udp_store(request.app)
     return store.lookup(user.user_id) if store is not None else None
+
+
+def user_env(request: Request, user: User = Depends(current_user)) -> ProcessEnv:
+    """Dependency: what ``user``'s process graphs are validated and run with on this app.
+
+    Built by ``terracube.execute.request_env``, as the job worker and the CLI build theirs. A plain
+    ``def``: the first request opens the catalog, which must not block the event loop.
+    """
+    return request_env(app_settings(request.app), app_catalog(request.app), user_id=user.user_id)
 
 
 def get_settings(request: Request) -> Settings:

@@ -17,9 +17,10 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from starlette.concurrency import run_in_threadpool
 
 from terracube.api.auth import User, current_user
-from terracube.api.deps import base_url, get_catalog, udp_lookup
-from terracube.api.paging import paging_links
+from terracube.api.deps import base_url, udp_lookup, user_env
+from terracube.api.paging import Page
 from terracube.errors import BadRequest, OpenEOError, ProcessGraphMissing
+from terracube.execute import check_process
 from terracube.jobs.errors import (
     BudgetInvalid,
     FileNotFound,
@@ -38,7 +39,8 @@ from terracube.jobs.results import (
     partial_document,
     results_document,
 )
-from terracube.jobs.store import ACTIVE, LOG_LEVELS
+from terracube.jobs.service import JobService
+from terracube.jobs.store import ACTIVE, LOG_LEVELS, Job
 
 router = APIRouter(tags=["batch jobs"])
 
@@ -52,8 +54,6 @@ def install(app: FastAPI) -> None:
     The service (store, recovery, Dask cluster or client) starts inside the app's lifespan,
     around whatever lifespan the app already has, and ends up in ``app.state.jobs``.
     """
-    from terracube.jobs import JobService
-
     app.include_router(router)
     previous = app.router.lifespan_context
 
@@ -73,24 +73,24 @@ def install(app: FastAPI) -> None:
     app.router.lifespan_context = lifespan
 
 
-def jobs_service(request: Request):
+def jobs_service(request: Request) -> JobService:
     service = getattr(request.app.state, "jobs", None)
     if service is None:
         raise OpenEOError("Batch jobs are not available on this server.", code="FeatureUnsupported", status=501)
     return service
 
 
-def _check_process(request: Request, process: Any, user: User) -> dict:
-    from terracube.graph.validate import collect_errors
-    from terracube.processes.env import ProcessEnv
+def owned_job(request: Request, job_id: str, user: User) -> tuple[JobService, Job]:
+    """The job service and ``user``'s job ``job_id``; another user's job answers ``JobNotFound``."""
+    service = jobs_service(request)
+    return service, service.store.get(job_id, user.user_id)
 
+
+def _check_process(request: Request, process: Any, user: User) -> dict:
     if not isinstance(process, dict) or not isinstance(process.get("process_graph"), dict):
         raise ProcessGraphMissing("A batch job needs a process: {\"process\": {\"process_graph\": {...}}}.")
-    env = ProcessEnv(catalog=get_catalog(request), settings=request.app.state.settings)
-    errors = collect_errors(process, env=env, udps=udp_lookup(request, user))
-    if errors:
-        # The first error is the answer; a graph is rejected when the job is created, not when it starts.
-        raise errors[0]
+    # A graph is rejected when the job is created, not when it starts.
+    check_process(process, user_env(request, user), udp_lookup(request, user))
     return process
 
 
@@ -127,28 +127,21 @@ def create_job(request: Request, body: dict[str, Any] = Body(...), user: User = 
 
 
 @router.get("/jobs")
-def list_jobs(
-    request: Request,
-    limit: Optional[int] = Query(None, ge=1),
-    offset: int = Query(0, ge=0),
-    user: User = Depends(current_user),
-) -> dict:
-    service = jobs_service(request)
-    jobs, total = service.store.list(user.user_id, limit=limit, offset=offset)
-    links = paging_links(f"{base_url(request)}/jobs", limit, offset, total)
+def list_jobs(request: Request, page: Page = Depends(), user: User = Depends(current_user)) -> dict:
+    jobs, total = jobs_service(request).store.list(user.user_id, limit=page.limit, offset=page.offset)
+    links = page.links(f"{base_url(request)}/jobs", total)
     return {"jobs": [job_summary(job, base_url(request)) for job in jobs], "links": links}
 
 
 @router.get("/jobs/{job_id}")
 def describe_job(request: Request, job_id: str, user: User = Depends(current_user)) -> dict:
-    service = jobs_service(request)
-    return job_document(service.store.get(job_id, user.user_id), base_url(request))
+    _, job = owned_job(request, job_id, user)
+    return job_document(job, base_url(request))
 
 
 @router.patch("/jobs/{job_id}", status_code=204)
 def update_job(request: Request, job_id: str, body: dict[str, Any] = Body(...), user: User = Depends(current_user)) -> Response:
-    service = jobs_service(request)
-    job = service.store.get(job_id, user.user_id)
+    service, job = owned_job(request, job_id, user)
     for name in body:
         if name in READ_ONLY:
             raise PropertyNotEditable(name)
@@ -165,40 +158,37 @@ def update_job(request: Request, job_id: str, body: dict[str, Any] = Body(...), 
 
 @router.delete("/jobs/{job_id}", status_code=204)
 def delete_job(request: Request, job_id: str, user: User = Depends(current_user)) -> Response:
-    service = jobs_service(request)
-    service.store.get(job_id, user.user_id)
+    service, _ = owned_job(request, job_id, user)
     service.delete_job(job_id)
     return Response(status_code=204)
 
 
 @router.post("/jobs/{job_id}/results", status_code=202)
 def start_job(request: Request, job_id: str, user: User = Depends(current_user)) -> Response:
-    service = jobs_service(request)
-    service.store.get(job_id, user.user_id)
+    service, _ = owned_job(request, job_id, user)
     service.start_job(job_id)  # no effect on a queued or running job, as the spec says
     return Response(status_code=202)
 
 
 @router.delete("/jobs/{job_id}/results", status_code=204)
 def cancel_job(request: Request, job_id: str, user: User = Depends(current_user)) -> Response:
-    service = jobs_service(request)
-    service.store.get(job_id, user.user_id)
+    service, _ = owned_job(request, job_id, user)
     service.cancel_job(job_id)
     return Response(status_code=204)
 
 
-def _finished_job(service, job_id: str, user_id: str | None):
-    job = service.store.get(job_id, user_id)
+def _finished(service: JobService, job: Job) -> Job:
+    """``job`` if it has finished; else the spec's error for its state."""
     if job.status == "finished":
         return job
     if job.status == "error":
-        entry = service.store.last_error(job_id)
+        entry = service.store.last_error(job.id)
         body = log_entry(entry) if entry else {"id": "0", "level": "error", "message": "The job failed."}
         # 424 with the last error, as the spec prescribes for a failed job.
         raise _Failed(body)
     if job.status in ACTIVE:
-        raise JobNotFinished(job_id, job.status)
-    raise JobNotStarted(job_id, job.status)
+        raise JobNotFinished(job.id, job.status)
+    raise JobNotStarted(job.id, job.status)
 
 
 class _Failed(Exception):
@@ -208,14 +198,12 @@ class _Failed(Exception):
 
 @router.get("/jobs/{job_id}/results")
 def list_results(request: Request, job_id: str, partial: bool = False, user: User = Depends(current_user)) -> Response:
-    service = jobs_service(request)
-    if partial:
-        job = service.store.get(job_id, user.user_id)
-        if job.status in ACTIVE or job.status == "canceled":
-            # Results appear all at once when a job finishes: until then there is nothing partial to show.
-            return JSONResponse(partial_document(job, base_url(request)), headers={"OpenEO-Costs": "0"})
+    service, job = owned_job(request, job_id, user)
+    if partial and (job.status in ACTIVE or job.status == "canceled"):
+        # Results appear all at once when a job finishes: until then there is nothing partial to show.
+        return JSONResponse(partial_document(job, base_url(request)), headers={"OpenEO-Costs": "0"})
     try:
-        job = _finished_job(service, job_id, user.user_id)
+        job = _finished(service, job)
     except _Failed as failed:
         return JSONResponse(failed.entry, status_code=424)
     document = results_document(job, base_url(request), service.signer)
@@ -228,7 +216,7 @@ def signed_results(request: Request, job_id: str, expires: Optional[str] = None,
     service = jobs_service(request)
     service.signer.verify(job_id, ITEM_DOCUMENT, expires, signature)
     try:
-        job = _finished_job(service, job_id, None)
+        job = _finished(service, service.store.get(job_id))
     except _Failed as failed:
         return JSONResponse(failed.entry, status_code=424)
     return JSONResponse(results_document(job, base_url(request), service.signer), media_type="application/geo+json")
@@ -242,7 +230,7 @@ def download_asset(
     service = jobs_service(request)
     service.signer.verify(job_id, filename, expires, signature)
     try:
-        job = _finished_job(service, job_id, None)
+        job = _finished(service, service.store.get(job_id))
     except _Failed:
         raise JobNotFinished(job_id, "error") from None
     asset = next((a for a in (job.results or {}).get("assets", []) if a["name"] == filename), None)
@@ -304,8 +292,7 @@ def job_logs(
     limit: Optional[int] = Query(None, ge=1),
     user: User = Depends(current_user),
 ) -> dict:
-    service = jobs_service(request)
-    job = service.store.get(job_id, user.user_id)
+    service, job = owned_job(request, job_id, user)
     if level not in (None, "", *LOG_LEVELS):
         raise BadRequest(f"'level' must be one of {', '.join(LOG_LEVELS)}.")
     # The effective level is the higher of the job's log_level and the one asked for.
@@ -322,7 +309,5 @@ def job_logs(
 
 @router.get("/jobs/{job_id}/estimate")
 def estimate_job(request: Request, job_id: str, user: User = Depends(current_user)) -> dict:
-    service = jobs_service(request)
-    job = service.store.get(job_id, user.user_id)
-
-    return estimate(job.process, get_catalog(request), request.app.state.settings, udp_lookup(request, user))
+    _, job = owned_job(request, job_id, user)
+    return estimate(job.process, user_env(request, user), udp_lookup(request, user))

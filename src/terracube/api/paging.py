@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from fastapi import Query
+
 
 def paging_links(url: str, limit: int | None, offset: int, total: int) -> list[dict]:
     """No links without a ``limit``: then the listing is complete."""
@@ -19,3 +21,14 @@ def paging_links(url: str, limit: int | None, offset: int, total: int) -> list[d
     if offset > 0:
         links.append(link("prev", limit=limit, offset=max(0, offset - limit)))
     return links
+
+
+class Page:
+    """Dependency: a listing's ``?limit=&offset=`` and the links that page through it."""
+
+    def __init__(self, limit: int | None = Query(None, ge=1), offset: int = Query(0, ge=0)):
+        self.limit = limit
+        self.offset = offset
+
+    def links(self, url: str, total: int) -> list[dict]:
+        return paging_links(url, self.limit, self.offset, total)

@@ -8,15 +8,16 @@ any graph by its id, with namespace ``user`` (or none), in ``/result``, ``/valid
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import Response
 
 from terracube.api.auth import User, current_user
-from terracube.api.deps import app_catalog, base_url, udp_lookup, udp_store
-from terracube.api.paging import paging_links
+from terracube.api.deps import base_url, udp_lookup, udp_store, user_env
+from terracube.api.paging import Page
 from terracube.errors import BadRequest, OpenEOError, ProcessGraphInvalid, ProcessGraphMissing
+from terracube.execute import check_process
 from terracube.jobs.errors import ProcessGraphIdInvalid
 
 router = APIRouter(tags=["user-defined processes"])
@@ -58,15 +59,10 @@ def _summary(document: dict) -> dict:
 
 
 @router.get("/process_graphs")
-def list_process_graphs(
-    request: Request,
-    limit: Optional[int] = Query(None, ge=1),
-    offset: int = Query(0, ge=0),
-    user: User = Depends(current_user),
-) -> dict:
-    documents, total = store_of(request).list(user.user_id, limit=limit, offset=offset)
-    url = base_url(request) + "/process_graphs"
-    return {"processes": [_summary(d) for d in documents], "links": paging_links(url, limit, offset, total)}
+def list_process_graphs(request: Request, page: Page = Depends(), user: User = Depends(current_user)) -> dict:
+    documents, total = store_of(request).list(user.user_id, limit=page.limit, offset=page.offset)
+    links = page.links(f"{base_url(request)}/process_graphs", total)
+    return {"processes": [_summary(d) for d in documents], "links": links}
 
 
 @router.get("/process_graphs/{process_graph_id}")
@@ -79,9 +75,6 @@ def store_process_graph(
     request: Request, process_graph_id: str, body: Any = Body(None), user: User = Depends(current_user)
 ) -> Response:
     """Store or replace a process; its graph is validated now, as a job's is, so a broken one is never stored."""
-    from terracube.graph.validate import collect_errors
-    from terracube.processes.env import ProcessEnv
-
     store = store_of(request)
     checked_id(process_graph_id)
     if not isinstance(body, dict):
@@ -92,10 +85,7 @@ def store_process_graph(
         raise ProcessGraphMissing("A user-defined process needs a 'process_graph' with at least one node.")
     _check_parameters(body.get("parameters"))
     document = {**body, "id": process_graph_id}
-    env = ProcessEnv(catalog=app_catalog(request.app), settings=request.app.state.settings)
-    errors = collect_errors(document, env=env, udps=udp_lookup(request, user))
-    if errors:
-        raise errors[0]
+    check_process(document, user_env(request, user), udp_lookup(request, user))
     store.put(user.user_id, process_graph_id, document)
     return Response(status_code=200)
 

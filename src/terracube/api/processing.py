@@ -15,11 +15,9 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from terracube.api.auth import User, current_user
-from terracube.api.deps import get_catalog, get_settings, udp_lookup
+from terracube.api.deps import udp_lookup, user_env
 from terracube.errors import BadRequest, ProcessGraphMissing
-from terracube.files.store import user_files_dir
-from terracube.graph.validate import collect_errors
-from terracube.jobs.execute import execute_sync
+from terracube.execute import execute_sync, validation_errors
 from terracube.processes.env import ProcessEnv
 
 router = APIRouter(tags=["processing"])
@@ -38,20 +36,24 @@ async def json_body(request: Request) -> object | None:
         raise BadRequest(f"The request body is not valid JSON: {error}.") from None
 
 
+async def process_document(request: Request) -> object:
+    """The process the request sends (its JSON body); ``ProcessGraphMissing`` when it sends none."""
+    body = await json_body(request)
+    if body is None:
+        raise ProcessGraphMissing(EMPTY_BODY)
+    return body
+
+
 def content_disposition(filename: str) -> str:
     quoted = quote(filename)
     return f'attachment; filename="{filename}"' if quoted == filename else f"attachment; filename*=utf-8''{quoted}"
 
 
 @router.post("/result")
-async def result(
-    request: Request, settings=Depends(get_settings), catalog=Depends(get_catalog), user: User = Depends(current_user)
-) -> Response:
-    body = await json_body(request)
-    if body is None:
-        raise ProcessGraphMissing(EMPTY_BODY)
+async def result(request: Request, env: ProcessEnv = Depends(user_env), user: User = Depends(current_user)) -> Response:
+    process = await process_document(request)
     # The work runs in a worker thread: the event loop keeps serving other requests meanwhile.
-    answer = await run_in_threadpool(execute_sync, body, settings, catalog, udps=udp_lookup(request, user), files_dir=user_files_dir(settings, user.user_id))
+    answer = await run_in_threadpool(execute_sync, process, env, udp_lookup(request, user))
     headers = {"OpenEO-Costs": "0"}
     cleanup = BackgroundTask(answer.cleanup) if answer.cleanup else None
     if answer.path is not None:
@@ -62,13 +64,11 @@ async def result(
 
 
 @router.post("/validation")
-async def validation(
-    request: Request, settings=Depends(get_settings), catalog=Depends(get_catalog), user: User = Depends(current_user)
-) -> dict:
+async def validation(request: Request, env: ProcessEnv = Depends(user_env), user: User = Depends(current_user)) -> dict:
     """Always 200 with the list of errors (empty for a valid process), as the spec asks."""
-    body = await json_body(request)
-    if body is None:
-        return {"errors": [ProcessGraphMissing(EMPTY_BODY).to_dict()]}
-    env = ProcessEnv(catalog=catalog, settings=settings, files_dir=user_files_dir(settings, user.user_id))
-    errors = await run_in_threadpool(collect_errors, body, env=env, udps=udp_lookup(request, user))
+    try:
+        process = await process_document(request)
+    except ProcessGraphMissing as error:
+        return {"errors": [error.to_dict()]}
+    errors = await run_in_threadpool(validation_errors, process, env, udp_lookup(request, user))
     return {"errors": [error.to_dict() for error in errors]}

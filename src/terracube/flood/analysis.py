@@ -52,10 +52,11 @@ Progress = Callable[[str], None]
 
 
 def run_graph_locally(graph: dict, target: Path, settings, catalog) -> Path:
-    from terracube.jobs.execute import execute
+    from terracube.execute import execute, request_env
 
     with tempfile.TemporaryDirectory() as tmp:
-        execution = execute(graph, catalog, settings, Path(tmp))
+        # The flood graphs read the catalog only: no user, no uploaded files.
+        execution = execute(graph, request_env(settings, catalog, user_id=None), Path(tmp))
         [(path, _media_type)] = execution.files
         shutil.move(path, target)
     return target
@@ -88,21 +89,16 @@ def clearest_day(catalog, request: FloodRequest, around: date, days: int, after_
     Each candidate's SCL is read over the area (at 20 m): scene-wide cloud cover says little about
     a valley of a few kilometres.
     """
-    from terracube.graph.evaluate import evaluate_process_graph
-    from terracube.graph.model import parse_process_graph
-    from terracube.processes.env import ProcessEnv
+    from terracube.execute import lazy_results, request_env
 
     start, end = (around, around + timedelta(days=days)) if after_event else (around - timedelta(days=days), around)
-    graph = parse_process_graph(
-        {
-            "load": {
-                "process_id": "load_collection",
-                "arguments": {"id": request.collection, "spatial_extent": request.bbox, "temporal_extent": [start.isoformat(), end.isoformat()], "bands": ["SCL"]},
-                "result": True,
-            }
-        }
-    )
-    scl = evaluate_process_graph(graph, env=ProcessEnv(catalog=catalog, settings=catalog.settings)).sel(bands="SCL").compute()
+    load = {
+        "process_id": "load_collection",
+        "arguments": {"id": request.collection, "spatial_extent": request.bbox, "temporal_extent": [start.isoformat(), end.isoformat()], "bands": ["SCL"]},
+        "result": True,
+    }
+    [loaded] = lazy_results({"process_graph": {"load": load}}, request_env(catalog.settings, catalog, user_id=None))
+    scl = loaded.data.sel(bands="SCL").compute()
     valid = scl.notnull().sum(["x", "y"])
     cloudy = scl.isin(SCL_MASKED_CLASSES).sum(["x", "y"])
     fraction = (cloudy / valid.where(valid > 0)).fillna(1.0)

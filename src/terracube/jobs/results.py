@@ -12,8 +12,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from terracube.execute import lazy_results
+from terracube.graph.udp import UdpLookup
 from terracube.jobs.signing import UrlSigner
 from terracube.jobs.store import Job, JobLog
+from terracube.processes.env import ProcessEnv
 
 STAC_VERSION = "1.1.0"  # pystac's own; its core schemas ship with it, so results validate offline
 EXTENSIONS = {
@@ -188,22 +191,14 @@ def _json_number(value: Any) -> Any:
     return value
 
 
-def estimate(process: dict, catalog: Any, settings: Any, udps: Any = None) -> dict[str, Any]:
+def estimate(process: dict, env: ProcessEnv, udps: UdpLookup | None = None) -> dict[str, Any]:
     """Size and duration from the lazily evaluated graph: planning only, no pixel is read.
 
     The size is the uncompressed size of what ``save_result`` would write, an upper bound; the
     duration assumes ~50 MB/s of output on one machine, which is the right order of magnitude
     for the embedded archive and says nothing about a busy cluster.
     """
-    from terracube.graph.evaluate import evaluate_process_graph
-    from terracube.graph.plan import push_down_filters
-    from terracube.graph.validate import validate_process_graph
-    from terracube.processes.env import ProcessEnv
-
-    env = ProcessEnv(catalog=catalog, settings=settings)
-    graph = validate_process_graph(process, env=env, udps=udps)
-    value = evaluate_process_graph(push_down_filters(graph), env=env, udps=udps)
-    outputs = [saved.data for saved in env.saved_results] or [value]
+    outputs = [result.data for result in lazy_results(process, env, udps)]
     size = int(sum(getattr(output, "nbytes", 0) or 0 for output in outputs))
     seconds = max(1, math.ceil(1 + size / 50e6))
     return {

@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from terracube.jobs.signing import UrlSigner
 from terracube.jobs.recovery import HEARTBEAT_SECONDS, recover, server_identity
+from terracube.jobs.signing import UrlSigner
 from terracube.jobs.storage import ResultStorage, results_root
-from terracube.jobs.store import ACTIVE, JobStore, utcnow
+from terracube.jobs.store import ACTIVE, Job, JobStore, utcnow
 from terracube.jobs.udp_store import UdpStore
-from terracube.jobs.worker import TOPIC, JobTask, cancel_event_name, run_job
+from terracube.jobs.worker import TOPIC, JobError, JobOutcome, JobTask, cancel_event_name, run_job
+from terracube.settings import Settings
 
 log = logging.getLogger("terracube.jobs")
 
@@ -52,7 +53,7 @@ class Active:
 
 
 class JobService:
-    def __init__(self, settings: Any):
+    def __init__(self, settings: Settings):
         self.settings = settings
         self.store: JobStore | None = None
         # User-defined processes live in the same database; the API reaches them as app.state.udps.
@@ -75,7 +76,7 @@ class JobService:
         self.dask_error: str | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
-    def start(self, settings: Any | None = None) -> "JobService":
+    def start(self, settings: Settings | None = None) -> "JobService":
         """Open the store, recover from a crash, start the manager; Dask connects in the background."""
         if settings is not None:
             self.settings = settings
@@ -222,7 +223,7 @@ class JobService:
                     self._submit(job)
                     per_user[job.user_id] += 1
 
-    def _submit(self, job) -> None:
+    def _submit(self, job: Job) -> None:
         tmp_name = self.storage.tmp_name(job.id)
         # The worker has no database: the user-defined processes the graph calls travel with the task.
         udps = self.udps.snapshot(job.user_id, job.process)
@@ -267,15 +268,15 @@ class JobService:
             current = active is not None and active.attempt == attempt and active.future is future
         outcome = self._outcome(future)
         if current and stopped is None:
-            self._await_logs(active, outcome.get("logs_sent", 0))
+            self._await_logs(active, outcome.logs_sent)
             with self._lock:
                 current = self._active.get(job_id) is active  # not canceled meanwhile
                 if current:
                     del self._active[job_id]
         if stopped is not None or not current:
             # Canceled, deleted or superseded: whatever it wrote goes.
-            if outcome.get("tmp_name"):
-                self.storage.discard(outcome["tmp_name"])
+            if outcome.tmp_name:
+                self.storage.discard(outcome.tmp_name)
             return
         self._finish(active, outcome)
         self.wake()
@@ -295,44 +296,42 @@ class JobService:
         for message in later:
             self._inbox.put(message)
 
-    def _outcome(self, future: Any) -> dict:
+    def _outcome(self, future: Any) -> JobOutcome:
         try:
             return future.result(timeout=60)
         except CancelledError:
-            return {"ok": False, "error": {"code": "Internal", "message": "The Dask cluster canceled this job's task (a lost scheduler connection or a cluster restart)."}}
+            return JobOutcome.failed("Internal", "The Dask cluster canceled this job's task (a lost scheduler connection or a cluster restart).")
         except Exception as error:
             name = type(error).__name__
             if name == "KilledWorker":
                 message = f"The Dask workers running this job died repeatedly ({error}); it may need more memory than a worker has."
             else:
                 message = f"The job could not run on the Dask cluster: {name}: {error}"
-            return {"ok": False, "error": {"code": "Internal", "message": message}}
+            return JobOutcome.failed("Internal", message)
 
-    def _finish(self, active: Active, outcome: dict) -> None:
+    def _finish(self, active: Active, outcome: JobOutcome) -> None:
         job_id, attempt = active.job_id, active.attempt
-        usage = outcome.get("usage")
+        usage = outcome.usage
         now = utcnow()
-        if outcome.get("ok"):
+        if outcome.status == "finished":
             try:
-                self.storage.publish(outcome["tmp_name"], job_id)
+                self.storage.publish(outcome.tmp_name, job_id)
             except Exception as error:
                 log.exception("could not move the results of %s into place", job_id)
-                outcome = {"ok": False, "error": {"code": "StorageFailure", "message": f"The results could not be stored: {error}"}}
-        if outcome.get("ok"):
-            results = {"assets": outcome.get("assets", []), "derived_from": outcome.get("derived_from", [])}
+                outcome = JobOutcome.failed("StorageFailure", f"The results could not be stored: {error}")
+        if outcome.status == "finished":
+            results = {"assets": outcome.assets, "derived_from": outcome.derived_from}
             done = self.store.transition(job_id, ACTIVE, "finished", attempt=attempt, progress=100.0, finished_at=now, usage=usage, results=results)
             if done:
-                names = ", ".join(a["name"] for a in results["assets"]) or "no files"
+                names = ", ".join(a["name"] for a in outcome.assets) or "no files"
                 self.store.add_log(job_id, "info", f"Job finished: {names}.", attempt=attempt)
             else:
                 self.storage.discard(job_id)
-        elif outcome.get("canceled"):
+        elif outcome.status == "canceled":
             self.store.transition(job_id, ACTIVE, "canceled", attempt=attempt, finished_at=now, usage=usage)
         else:
-            error = outcome.get("error") or {}
-            self.store.add_log(
-                job_id, "error", error.get("message") or "The job failed.", attempt=attempt, code=error.get("code"), node_id=error.get("node_id")
-            )
+            error = outcome.error or JobError("Internal", "The job failed.")
+            self.store.add_log(job_id, "error", error.message, attempt=attempt, code=error.code, node_id=error.node_id)
             self.store.transition(job_id, ACTIVE, "error", attempt=attempt, finished_at=now, usage=usage)
         if job_id not in self._active:
             self.storage.discard_partial(job_id)

@@ -13,9 +13,9 @@ import os
 import secrets
 import time
 from pathlib import Path
-from typing import Any
 
 from terracube.jobs.errors import ResultLinkExpired, ResultLinkInvalid
+from terracube.settings import Settings
 
 DEFAULT_LIFETIME = 7 * 24 * 3600  # a week, like CDSE's result links
 
@@ -45,7 +45,7 @@ class UrlSigner:
         self.lifetime = lifetime
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "UrlSigner":
+    def from_settings(cls, settings: Settings) -> "UrlSigner":
         secret = settings.signing_secret
         key = secret.encode() if secret else _secret_from_file(Path(settings.data_dir) / "jobs-signing.key")
         return cls(key, settings.result_url_lifetime)

@@ -14,12 +14,14 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
+
+from terracube.settings import Settings
 
 TMP_MARK = ".tmp-"
 
 
-def results_root(settings: Any) -> str:
+def results_root(settings: Settings) -> str:
     
     root = settings.results_root
     return str(root) if root else str(Path(settings.data_dir) / "results")

@@ -20,8 +20,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from terracube.jobs.errors import JobNotFound
+from terracube.settings import Settings
 
-STATUSES = ("created", "queued", "running", "canceled", "finished", "error")
 ACTIVE = ("queued", "running")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -112,7 +112,7 @@ def new_job_id() -> str:
     return f"j-{utcnow():%y%m%d%H%M%S}{secrets.token_hex(8)}"
 
 
-def database_url(settings: Any) -> str:
+def database_url(settings: Settings) -> str:
     url = settings.database_url
     if not url:
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
@@ -165,7 +165,7 @@ class JobStore:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "JobStore":
+    def from_settings(cls, settings: Settings) -> "JobStore":
         return cls(database_url(settings))
 
     def migrate(self) -> None:

@@ -1,10 +1,10 @@
 """What runs on a Dask worker for one batch job: ``run_job``, a pure function of its ``JobTask``.
 
-It calls the one execution path (``terracube.jobs.execute.execute``) into a temporary directory
-under the results root and returns a description of what it wrote; the API side moves the
-directory into place and records the outcome. The worker never touches the job database: it
-reports ``started``, log records and progress as Dask events (topic ``terracube-jobs``), so a
-worker needs the data and the results root, never database credentials.
+It calls the one execution path (``terracube.execute.execute``) into a temporary directory
+under the results root and returns a ``JobOutcome``, what it wrote or why it failed; the API side
+(``service.py``) moves the directory into place and records the outcome. The worker never touches
+the job database: it reports ``started``, log records and progress as Dask events (topic
+``terracube-jobs``), so a worker needs the data and the results root, never database credentials.
 
 The graph's own dask computations run on the same cluster through a client dedicated to this
 job, from a thread of its own. That client is what makes cancel real: when the API sets the
@@ -21,19 +21,23 @@ import tempfile
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from terracube.data.catalog import Catalog
 from terracube.errors import OpenEOError
+from terracube.execute import Execution, execute, request_env
+from terracube.graph.udp import lookup_in
 from terracube.jobs.assets import derived_from, describe_file
 from terracube.jobs.storage import ResultStorage
+from terracube.settings import Settings
 
 TOPIC = "terracube-jobs"
 log = logging.getLogger("terracube.jobs")
 
 _LEVELS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning"}
-_catalogs: dict[str, Any] = {}
+_catalogs: dict[str, Catalog] = {}
 _catalogs_lock = threading.Lock()
 
 
@@ -42,7 +46,7 @@ class JobTask:
     job_id: str
     attempt: int
     process: dict
-    settings: Any  # terracube.settings.Settings: plain data, pickles to the worker
+    settings: Settings  # plain data: pickles to the worker
     results_root: str
     tmp_name: str
     # The user-defined processes the graph calls, {id: document}, as they were when the job started.
@@ -50,18 +54,44 @@ class JobTask:
     user_id: str | None = None  # whose uploaded files load_uploaded_files reads
 
 
-class JobCanceled(Exception):
-    pass
+@dataclass(frozen=True)
+class JobError:
+    """Why a job failed, as its error log entry shows it."""
+
+    code: str
+    message: str
+    node_id: str | None = None
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What ``run_job`` answers (it travels back from the worker pickled): how the run ended.
+
+    ``finished``: the results are in ``tmp_name`` under the results root, described by ``assets``
+    and ``derived_from`` (the STAC items read). ``error``: ``error`` says why. ``canceled``: the user
+    stopped it. ``logs_sent`` counts the log events the worker sent, so the API can wait for them
+    and "Job finished" is the last entry.
+    """
+
+    status: Literal["finished", "error", "canceled"]
+    usage: dict[str, Any] | None = None
+    logs_sent: int = 0
+    tmp_name: str | None = None
+    assets: list[dict[str, Any]] = field(default_factory=list)
+    derived_from: list[dict[str, Any]] = field(default_factory=list)
+    error: JobError | None = None
+
+    @classmethod
+    def failed(cls, code: str, message: str, **fields: Any) -> "JobOutcome":
+        return cls("error", error=JobError(code, message), **fields)
 
 
 def cancel_event_name(job_id: str, attempt: int) -> str:
     return f"terracube-cancel-{job_id}-{attempt}"
 
 
-def catalog_for(settings: Any):
+def catalog_for(settings: Settings) -> Catalog:
     """One catalog per worker process and settings: a static catalog is read once, not per job."""
-    from terracube.data.catalog import Catalog
-
     key = settings.model_dump_json()
     with _catalogs_lock:
         if key not in _catalogs:
@@ -137,7 +167,7 @@ def _set_current_client(client: Any) -> None:
         client.as_current().__enter__()
 
 
-def run_job(task: JobTask) -> dict[str, Any]:
+def run_job(task: JobTask) -> JobOutcome:
     from distributed import Client, Event, Future, get_worker, secede
 
     worker = get_worker()
@@ -152,7 +182,7 @@ def run_job(task: JobTask) -> dict[str, Any]:
     directory = Path(storage.location(task.tmp_name)) if storage.local else Path(tempfile.mkdtemp(prefix="terracube-job-"))
     # A retry after a lost worker starts clean: nothing of the dead run is published.
     shutil.rmtree(directory, ignore_errors=True)
-    outcome: dict[str, Any] = {}
+    done: dict[str, Any] = {}  # what the graph's thread left: ok, then assets and derived_from, or error
     succeeded = False
     client = Client(worker.scheduler.address, set_as_default=False, timeout="30s")
     cancel = Event(cancel_event_name(task.job_id, task.attempt), client=client)
@@ -168,9 +198,9 @@ def run_job(task: JobTask) -> dict[str, Any]:
             execution = execute_graph(task, catalog, directory)
             reporter.send("progress", progress=90.0)
             assets = [describe_file(path, path.relative_to(directory).as_posix(), media) for path, media in execution.files]
-            outcome.update(ok=True, assets=assets, derived_from=derived_from(task.process, catalog))
+            done.update(ok=True, assets=assets, derived_from=derived_from(task.process, catalog))
         except BaseException as error:  # reported, never raised: a user error is not a worker failure
-            outcome.update(ok=False, error=error)
+            done.update(ok=False, error=error)
 
     thread = threading.Thread(target=work, name=f"terracube-job-{task.job_id}", daemon=True)
     handler = None
@@ -190,17 +220,18 @@ def run_job(task: JobTask) -> dict[str, Any]:
                 thread.join(30)
                 break
         if canceled:
-            return {"ok": False, "canceled": True, "usage": _usage(started, cpu_start)}
-        if not outcome.get("ok"):
-            return {**_failure(outcome.get("error"), task, started, cpu_start), "logs_sent": reporter.logs_sent}
+            return JobOutcome("canceled", usage=_usage(started, cpu_start))
+        if not done.get("ok"):
+            return _failure(done.get("error"), task, _usage(started, cpu_start), reporter.logs_sent)
         if not storage.local:
             storage.upload(directory, task.tmp_name)
         succeeded = True
-        result = {"ok": True, "tmp_name": task.tmp_name, "assets": outcome["assets"], "derived_from": outcome["derived_from"]}
-        # How many log events were sent: the API waits for them, so "Job finished" is the last entry.
-        return {**result, "usage": _usage(started, cpu_start), "logs_sent": reporter.logs_sent}
+        return JobOutcome(
+            "finished", usage=_usage(started, cpu_start), logs_sent=reporter.logs_sent,
+            tmp_name=task.tmp_name, assets=done["assets"], derived_from=done["derived_from"],
+        )
     except BaseException as error:
-        return {**_failure(error, task, started, cpu_start), "logs_sent": reporter.logs_sent}
+        return _failure(error, task, _usage(started, cpu_start), reporter.logs_sent)
     finally:
         if handler is not None:
             _detach(handler)
@@ -221,26 +252,22 @@ def _released(worker: Any, key: Any) -> bool:
         return False
 
 
-def execute_graph(task: JobTask, catalog: Any, directory: Path):
-    """The one path /result takes too; batch jobs have no pixel limit."""
-    from terracube.files.store import user_files_dir
-    from terracube.graph.udp import lookup_in
-    from terracube.jobs.execute import execute
-
+def execute_graph(task: JobTask, catalog: Catalog, directory: Path) -> Execution:
+    """The one path /result takes too, with the job owner's files; batch jobs have no pixel limit."""
     directory.mkdir(parents=True, exist_ok=True)
-    files_dir = user_files_dir(task.settings, task.user_id) if task.user_id else None
-    return execute(task.process, catalog, task.settings, directory, max_pixels=None, udps=lookup_in(task.udps), files_dir=files_dir)
+    env = request_env(task.settings, catalog, user_id=task.user_id)
+    return execute(task.process, env, directory, udps=lookup_in(task.udps))
 
 
-def _failure(error: BaseException | None, task: JobTask, started: float, cpu_start: float) -> dict[str, Any]:
+def _failure(error: BaseException | None, task: JobTask, usage: dict[str, Any], logs_sent: int) -> JobOutcome:
     if isinstance(error, OpenEOError):
-        detail = {"code": error.code, "message": error.message, "node_id": getattr(error, "node_id", None)}
+        detail = JobError(error.code, error.message, getattr(error, "node_id", None))
     else:
         # A bug or an infrastructure problem: one clear line for the user, the traceback for the operator.
         log.error("job %s failed:\n%s", task.job_id, "".join(traceback.format_exception(error)) if error else "no outcome")
         name = type(error).__name__ if error else "Error"
-        detail = {"code": "Internal", "message": f"The job failed on the server: {name}: {error}", "node_id": None}
-    return {"ok": False, "error": detail, "usage": _usage(started, cpu_start)}
+        detail = JobError("Internal", f"The job failed on the server: {name}: {error}")
+    return JobOutcome("error", usage=usage, logs_sent=logs_sent, error=detail)
 
 
 _attached: list[logging.Handler] = []

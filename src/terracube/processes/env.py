@@ -10,7 +10,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from terracube.settings import Settings
+
+if TYPE_CHECKING:  # for the annotation only: importing the catalog means pystac and the STAC readers
+    from terracube.data.catalog import Catalog
 
 
 @dataclass
@@ -25,13 +31,13 @@ class SavedResult:
 
 @dataclass
 class ProcessEnv:
-    catalog: Any = None  # terracube.data.catalog.Catalog
-    settings: Any = None  # terracube.settings.Settings
+    catalog: Catalog | None = None
+    settings: Settings | None = None
     node_id: str | None = None
-    # Synchronous requests cap how many pixels one load may read; batch jobs leave it None.
+    # Synchronous requests cap how many pixels one load may read (``execute_sync`` sets it); batch jobs leave it None.
     max_pixels: int | None = None
     # The user's uploaded files (``/files``), for load_uploaded_files; None where there is no user.
-    files_dir: Any = None  # pathlib.Path
+    files_dir: Path | None = None
     saved_results: list[SavedResult] = field(default_factory=list)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("terracube.process"))
 

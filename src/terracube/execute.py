@@ -1,0 +1,127 @@
+"""The one execution path: validate, plan, evaluate lazily, then write.
+
+Every caller takes it: ``POST /result`` (``execute_sync``), ``POST /validation`` (``validation_errors``),
+``POST /jobs``, ``PATCH /jobs`` and ``PUT /process_graphs`` (``check_process``), the batch job worker
+and the CLI's ``run`` and ``flood`` (``execute``), job estimates (``lazy_results``), and later map
+tiles. They differ only in who waits and where the files go. Pixels are computed here, by the format
+writers, and nowhere earlier.
+
+``request_env`` is the one way to build the ``ProcessEnv`` a request runs with, so every caller gives
+its processes the same things: the catalog, the settings and the user's files. ``execute_sync``
+adds the synchronous pixel limit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from rasterio.errors import RasterioIOError
+
+from terracube.data.catalog import Catalog
+from terracube.data.stac_api import ArchiveUnavailable
+from terracube.errors import OpenEOError
+from terracube.files.store import user_files_dir
+from terracube.formats import output_format, write_result
+from terracube.graph.evaluate import evaluate_process_graph
+from terracube.graph.plan import push_down_filters
+from terracube.graph.udp import UdpLookup
+from terracube.graph.validate import collect_errors, validate_process_graph
+from terracube.processes.env import ProcessEnv, SavedResult
+from terracube.settings import Settings
+
+log = logging.getLogger("terracube.execute")
+
+
+def request_env(settings: Settings, catalog: Catalog, *, user_id: str | None) -> ProcessEnv:
+    """The environment a request's processes run in, the same for every caller.
+
+    ``user_id`` is whoever runs the graph: ``load_uploaded_files`` reads that user's ``/files``
+    folder; None where there is no user (tests, benchmarks, the flood command's own graphs).
+    """
+    files_dir = user_files_dir(settings, user_id) if user_id is not None else None
+    return ProcessEnv(catalog=catalog, settings=settings, files_dir=files_dir)
+
+
+def validation_errors(process: Any, env: ProcessEnv, udps: UdpLookup | None = None) -> list[OpenEOError]:
+    """Every error in ``process`` (a process document), empty when it is valid: ``/validation``'s answer."""
+    return collect_errors(process, env=env, udps=udps)
+
+
+def check_process(process: Any, env: ProcessEnv, udps: UdpLookup | None = None) -> None:
+    """Raise the first error in ``process``: a graph is rejected when it is stored, not when it runs."""
+    errors = validation_errors(process, env, udps)
+    if errors:
+        raise errors[0]
+
+
+def lazy_results(process: Any, env: ProcessEnv, udps: UdpLookup | None = None) -> list[SavedResult]:
+    """Validate, plan and evaluate: what the graph would write, as lazy cubes; no pixel is read.
+
+    A graph without ``save_result`` answers with its result node's value as JSON, as other
+    backends do. ``env`` is copied, so one environment can serve several runs.
+    """
+    env = dataclasses.replace(env, saved_results=[])
+    graph = validate_process_graph(process, env=env, udps=udps)
+    value = evaluate_process_graph(push_down_filters(graph), env=env, udps=udps)
+    return list(env.saved_results) or [SavedResult(value, "JSON", {})]
+
+
+@dataclass
+class Execution:
+    """What a process graph produced: files in a directory, each with its media type."""
+
+    directory: Path
+    files: list[tuple[Path, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def execute(process: Any, env: ProcessEnv, directory: Path, udps: UdpLookup | None = None) -> Execution:
+    """Run ``process`` and write its results into ``directory``; ``udps`` finds the user-defined processes it may call."""
+    started = time.perf_counter()
+    results = lazy_results(process, env, udps)
+    execution = Execution(directory)
+    try:
+        for result in results:
+            fmt = output_format(result.format, internal=True)
+            for path in write_result(result.data, fmt.name, result.options, directory):
+                execution.files.append((path, fmt.media_type))
+    except RasterioIOError as error:
+        # Pixels are read here, lazily: an archive that fails now is the user's answer, not a bug.
+        raise ArchiveUnavailable(f"Reading the imagery failed: {error}") from None
+    execution.seconds = time.perf_counter() - started
+    log.info("executed process graph in %.3f s: %s", execution.seconds, [p.name for p, _ in execution.files])
+    return execution
+
+
+@dataclass
+class SyncResult:
+    media_type: str
+    path: Path | None = None
+    content: bytes | None = None
+    filename: str | None = None
+    cleanup: Callable[[], None] | None = None
+
+
+def execute_sync(process: Any, env: ProcessEnv, udps: UdpLookup | None = None) -> SyncResult:
+    """Run a graph for ``POST /result``: one file back, under the synchronous size limit.
+
+    The file is in a temporary directory that ``cleanup`` removes once it has been sent.
+    """
+    env = dataclasses.replace(env, max_pixels=env.settings.sync_max_pixels)
+    directory = Path(tempfile.mkdtemp(prefix="terracube-sync-"))
+    try:
+        execution = execute(process, env, directory, udps)
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    # A graph that saves several results answers with the last one, as the result node; a saved
+    # model writes its STAC Item first and the model file last, so the answer is the model.
+    path, media_type = execution.files[-1]
+    return SyncResult(media_type, path=path, filename=path.name, cleanup=lambda: shutil.rmtree(directory, ignore_errors=True))
