@@ -17,7 +17,6 @@ DIM_Y = "y"
 DIM_X = "x"
 # A vector cube (aggregate_spatial's result) has this dimension of shapely geometries, indexed by xvec.
 DIM_GEOMETRY = "geometry"
-SPATIAL_DIMS = (DIM_Y, DIM_X)
 
 DIMENSION_TYPES = {DIM_T: "temporal", DIM_BANDS: "bands", DIM_Y: "spatial", DIM_X: "spatial"}
 
@@ -25,6 +24,12 @@ DIMENSION_TYPES = {DIM_T: "temporal", DIM_BANDS: "bands", DIM_Y: "spatial", DIM_
 def dimension_type(cube: xr.DataArray, name: str) -> str:
     """openEO type of a dimension; dimensions added by users are of type 'other'."""
     return cube.attrs.get("dimension_types", {}).get(name) or DIMENSION_TYPES.get(name, "other")
+
+
+def with_types(data: xr.DataArray, types: dict[str, str]) -> xr.DataArray:
+    """``data`` with the openEO types of its dimensions recorded (``dimension_type`` reads them)."""
+    data.attrs = {**data.attrs, "dimension_types": {d: t for d, t in types.items() if d in data.dims}}
+    return data
 
 
 def is_raster_cube(value: object) -> bool:

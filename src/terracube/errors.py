@@ -7,6 +7,8 @@ object. Rooms below the api raise these and never think about HTTP beyond the st
 
 from __future__ import annotations
 
+import string
+import sys
 import uuid
 
 
@@ -28,8 +30,25 @@ class OpenEOError(Exception):
         return {"id": self.id, "code": self.code, "message": self.message, "links": []}
 
 
-def _error(name: str, status: int) -> type[OpenEOError]:
-    return type(name, (OpenEOError,), {"code": name, "status": status})
+def _error(name: str, status: int, message: str | None = None) -> type[OpenEOError]:
+    """An error class whose openEO code is its name.
+
+    Without ``message`` it takes the message as its argument. With one (a template like the
+    ``message`` of errors.json, ``{field}`` placeholders) it takes the fields, in the order they
+    first appear: ``JobNotFound = _error("JobNotFound", 404, "The batch job '{job_id}' does not exist.")``
+    is raised as ``JobNotFound(job_id)``.
+    """
+    namespace: dict = {"code": name, "status": status, "__module__": sys._getframe(1).f_globals["__name__"]}
+    if message is not None:
+        fields = tuple(dict.fromkeys(field for _, field, _, _ in string.Formatter().parse(message) if field))
+
+        def __init__(self, *values, **kw):
+            if len(values) != len(fields):
+                raise TypeError(f"{name} takes {', '.join(fields) or 'no arguments'}, got {len(values)} values")
+            OpenEOError.__init__(self, message.format(**dict(zip(fields, values))), **kw)
+
+        namespace["__init__"] = __init__
+    return type(name, (OpenEOError,), namespace)
 
 
 # The codes are the openEO API's (errors.json); the names match so a reader can grep both ways.
@@ -46,14 +65,25 @@ FormatUnsupported = _error("FormatUnsupported", 400)
 NoDataAvailable = _error("NoDataAvailable", 400)
 # Synchronous processing has a size limit; the message tells the user to use a batch job.
 PayloadTooLarge = _error("PayloadTooLarge", 413)
-NotFound = _error("NotFound", 404)
 FilePathInvalid = _error("FilePathInvalid", 400)
-FileNotFound = _error("FileNotFound", 404)
+# A file cannot be read as the format the user named (load_url, load_uploaded_files).
+FormatUnsuitable = _error("FormatUnsuitable", 400)
 # Accounts: no token (401), a bad or expired one (403: the openEO client then logs in again),
 # a valid one whose user may not do this (403).
 AuthenticationRequired = _error("AuthenticationRequired", 401)
 TokenInvalid = _error("TokenInvalid", 403)
 PermissionsInsufficient = _error("PermissionsInsufficient", 403)
+
+
+class FileNotFound(OpenEOError):
+    """errors.json's ``FileNotFound`` (404), for every missing file: an upload, a job's result
+    asset, a URL that answers 404, a model file. ``hint`` says where to look instead."""
+
+    code = "FileNotFound"
+    status = 404
+
+    def __init__(self, file: str, hint: str = "", **kw):
+        super().__init__(f"File '{file}' does not exist." + (f" {hint}" if hint else ""), **kw)
 
 
 class ProcessError(OpenEOError):

@@ -114,7 +114,7 @@ def test_load_uploaded_files_errors(con):
     missing = con.datacube_from_process("load_uploaded_files", paths=["../nope.tif"], format="GTiff")
     with pytest.raises(openeo.rest.OpenEoApiError) as error:
         missing.execute()
-    assert error.value.code == "FileNotFound"
+    assert error.value.code == "FileNotFound" and error.value.http_status_code == 404
     unknown = con.datacube_from_process("load_uploaded_files", paths=["input/scene.tif"], format="XYZ")
     with pytest.raises(openeo.rest.OpenEoApiError) as error:
         unknown.execute()

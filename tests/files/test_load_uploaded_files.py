@@ -38,7 +38,7 @@ def test_missing_or_outside_is_file_not_found(env, tmp_path, path):
     (tmp_path.parent / "outside.tif").write_bytes(b"not yours")
     with pytest.raises(OpenEOError) as error:
         load_uploaded_files([path], "GTiff", env=env)
-    assert error.value.code == "FileNotFound"
+    assert (error.value.code, error.value.status) == ("FileNotFound", 404)  # errors.json's status
 
 
 def test_unknown_format(env):
@@ -50,4 +50,11 @@ def test_unknown_format(env):
 def test_no_workspace_without_a_user():
     with pytest.raises(OpenEOError) as error:
         load_uploaded_files(["a.tif"], "GTiff", env=ProcessEnv())
-    assert error.value.code == "FileNotFound"
+    assert (error.value.code, error.value.status) == ("FileNotFound", 404)
+
+
+def test_json_that_is_not_geojson_is_format_unsuitable(env, tmp_path):
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(OpenEOError) as error:
+        load_uploaded_files(["list.json"], "GeoJSON", env=env)
+    assert (error.value.code, error.value.status) == ("FormatUnsuitable", 400)

@@ -9,7 +9,7 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_zeros
 
-from terracube.formats import file_formats, output_format, write_result
+from terracube.formats import INPUT_FORMATS, file_formats, input_format, output_format, write_result
 from terracube.errors import FormatUnsupported
 
 import pytest
@@ -90,7 +90,7 @@ def test_unknown_format_names_the_supported_ones():
 
 def test_netcdf_reads_back_as_the_same_cube(tmp_path):
     """load_url reads terracube's netCDF as written: dimension order and types, one band kept, CRS."""
-    from terracube.processes.load_url import read_netcdf
+    from terracube.formats.netcdf import read_netcdf
 
     cube = small_cube().transpose("t", "bands", "y", "x").isel(bands=[1])
     cube.attrs["dimension_types"] = {"t": "temporal", "bands": "bands", "y": "spatial", "x": "spatial"}
@@ -104,10 +104,42 @@ def test_netcdf_reads_back_as_the_same_cube(tmp_path):
 
 def test_netcdf_of_a_cube_with_a_dimension_named_var(tmp_path):
     """Without bands the values are one variable; its name must not clash with a dimension."""
-    from terracube.processes.load_url import read_netcdf
+    from terracube.formats.netcdf import read_netcdf
 
     cube = small_cube().isel(bands=0, drop=True).expand_dims(var=[1])
     [path] = write_result(cube, "netcdf", {}, tmp_path)
     back = read_netcdf(path).compute()
     assert back.dims == ("var", "t", "y", "x") and back["var"].values.tolist() == [1]
     np.testing.assert_array_equal(back.values, cube.values)
+
+
+def test_every_advertised_input_format_reads_what_the_writers_write(tmp_path):
+    """/file_formats' input is the readers' table: each one reads a file of its format back."""
+    formats = file_formats()
+    assert set(formats["input"]) == {f.name for f in INPUT_FORMATS} == {"GTiff", "netCDF", "GeoJSON"}
+    assert formats["input"]["GeoJSON"]["gis_data_types"] == ["vector"] and formats["input"]["GTiff"]["gis_data_types"] == ["raster"]
+    cube = small_cube(with_t=False)
+    [tif] = write_result(cube, "GTiff", {}, tmp_path / "tif")
+    back = input_format("geotiff").reader([tif]).compute()
+    assert back.dims == ("bands", "y", "x") and back["bands"].values.tolist() == ["B04", "B08"] and back.odc.crs.epsg == 32632
+    np.testing.assert_array_equal(back.values, cube.values)
+    [nc] = write_result(cube, "netCDF", {}, tmp_path / "nc")
+    np.testing.assert_array_equal(input_format("NC").reader([nc]).compute().values, cube.values)
+    point = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [7.0, 50.5]}, "properties": {"name": "a"}}
+    (tmp_path / "a.geojson").write_text(json.dumps(point))
+    (tmp_path / "b.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [point, point]}))
+    assert input_format("GeoJSON").reader([tmp_path / "a.geojson"]) == point
+    both = input_format("json").reader([tmp_path / "a.geojson", tmp_path / "b.geojson"])
+    assert both["type"] == "FeatureCollection" and len(both["features"]) == 3
+    with pytest.raises(FormatUnsupported, match="GTiff, netCDF, GeoJSON"):
+        input_format("CSV")
+
+
+def test_several_rasters_are_mosaicked_first_file_first(tmp_path):
+    cube = small_cube(with_t=False)
+    [first] = write_result(cube.where(cube.x < 362200), "GTiff", {}, tmp_path / "first")
+    [second] = write_result(cube + 100, "GTiff", {}, tmp_path / "second")
+    both = input_format("GTiff").reader([first, second]).compute()
+    left, right = both.sel(x=slice(None, 362200)), both.sel(x=slice(362200, None))
+    np.testing.assert_array_equal(left.values[:, 1:, :], cube.sel(x=slice(None, 362200)).values[:, 1:, :])
+    np.testing.assert_array_equal(right.values, (cube + 100).sel(x=slice(362200, None)).values)

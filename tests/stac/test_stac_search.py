@@ -10,6 +10,7 @@ from terracube.data.properties import Condition, conditions, cql2_filter, stac_q
 from terracube.graph.evaluate import Callback, Evaluator
 from terracube.graph.model import parse_process_graph
 from terracube.execute import execute, request_env
+from terracube.settings import Settings
 
 from tests.stac import archive
 from tests.stac.conftest import COLLECTION, settings_for, window
@@ -73,7 +74,7 @@ def test_stac_search_follows_next_links_to_the_last_page(es_catalog, stac_api):
 def test_stac_search_with_get_follows_next_links_too(stac_api):
     from terracube.data.stac_api import open_api
 
-    client = open_api(stac_api.url)
+    client = open_api(stac_api.url, Settings())
     stac_api.requests.clear()
     found = list(client.search(collections=["sentinel-2-l2a"], method="GET", limit=100).items())
     assert len(found) == 7 and len([r for r in stac_api.requests if r["method"] == "GET" and r["path"] == "/search"]) == 4

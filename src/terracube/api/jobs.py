@@ -19,11 +19,10 @@ from starlette.concurrency import run_in_threadpool
 from terracube.api.auth import User, current_user
 from terracube.api.deps import base_url, udp_lookup, user_env
 from terracube.api.paging import Page
-from terracube.errors import BadRequest, OpenEOError, ProcessGraphMissing
+from terracube.errors import BadRequest, FileNotFound, OpenEOError, ProcessGraphMissing
 from terracube.execute import check_process
 from terracube.jobs.errors import (
     BudgetInvalid,
-    FileNotFound,
     JobLocked,
     JobNotFinished,
     JobNotStarted,

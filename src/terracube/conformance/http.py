@@ -104,7 +104,7 @@ def from_json(value: Any) -> Any:
 
 def from_netcdf(body: bytes) -> xr.DataArray:
     """A netCDF result as a DataArray, read the way ``load_url`` reads one (bands, types, CRS)."""
-    from terracube.processes.load_url import read_netcdf
+    from terracube.formats.netcdf import read_netcdf
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "result.nc"

@@ -25,7 +25,7 @@ import pystac
 
 from terracube.data.collections_file import CollectionConfig, load_collection_configs
 from terracube.data.grid import bounds_in
-from terracube.data.network import ArchiveUnavailable, failure, headers_from_environment, setting
+from terracube.data.network import ArchiveUnavailable, failure, headers_from_environment
 from terracube.errors import CollectionNotFound, OpenEOError
 from terracube.settings import Settings
 
@@ -76,7 +76,7 @@ class CollectionSource:
         locate: Callable[[], str],
         stac_collection_id: str,
         config: CollectionConfig | None = None,
-        settings: Any = None,
+        settings: Settings | None = None,  # None: the Catalog that holds the source gives its own
     ):
         self.id = id
         self.locate = locate
@@ -122,10 +122,10 @@ class CollectionSource:
             return self._collection
 
     def _ttl(self) -> float:
-        return float(setting(self.settings, "stac_cache_seconds"))
+        return float(self.settings.stac_cache_seconds)
 
     def _error_ttl(self) -> float:
-        return float(setting(self.settings, "stac_error_cache_seconds"))
+        return float(self.settings.stac_error_cache_seconds)
 
     def _load(self) -> None:
         if self.is_api:
@@ -199,7 +199,7 @@ def _again(error: OpenEOError) -> OpenEOError:
     return again
 
 
-def read_static(location: str, collection_id: str, settings: Any = None, headers: dict | None = None):
+def read_static(location: str, collection_id: str, settings: Settings, headers: dict | None = None):
     """Read a static catalog once; items stay in memory, which keeps a warm request fast."""
     from terracube.data.stac_api import stac_io
 

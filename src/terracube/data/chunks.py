@@ -11,17 +11,16 @@ so that both halves of a reduction over time run at once.
 from __future__ import annotations
 
 import math
-from typing import Any
 
-from terracube.data.network import setting
+from terracube.settings import Settings
 
 COG_TILE = 256  # chunks in whole tiles of the usual COG layout read no tile twice
 SPLIT_ABOVE = 1024  # areas up to this many pixels wide stay one chunk: small requests need no parallel reduction
 
 
-def chunk_edge(settings: Any, scenes: int, bands: int, shape: tuple[int, int]) -> int:
-    largest = int(setting(settings, "chunk_size"))
-    budget = int(setting(settings, "chunk_memory"))
+def chunk_edge(settings: Settings, scenes: int, bands: int, shape: tuple[int, int]) -> int:
+    largest = int(settings.chunk_size)
+    budget = int(settings.chunk_memory)
     fits = math.isqrt(budget // (4 * max(1, scenes * bands)))  # float32 pixels
     half = -(-max(shape) // 2)
     in_two = max(SPLIT_ABOVE, -(-half // COG_TILE) * COG_TILE)

@@ -27,8 +27,9 @@ from odc.geo.geobox import GeoBox
 
 from terracube.cube import DIM_BANDS, DIM_T
 from terracube.data.aligned import load_aligned
-from terracube.data.network import setting
+from terracube.data.collections_file import CollectionConfig
 from terracube.data.reader import BASELINE_OFFSET, ArchiveDriver, SourceParser, gdal_environment, needs_baseline_offset
+from terracube.settings import Settings
 
 __all__ = ["ReadOptions", "read_options", "load_items", "BASELINE_OFFSET", "needs_baseline_offset"]
 
@@ -45,10 +46,10 @@ class ReadOptions:
     label: str = ""
 
 
-def read_options(config: Any, settings: Any, label: str = "", harmonize_assets=frozenset(), nodata=None) -> ReadOptions:
+def read_options(config: CollectionConfig | None, settings: Settings, label: str = "", harmonize_assets=frozenset(), nodata=None) -> ReadOptions:
     """The read options of a collection (``CollectionConfig`` or None) under the server's settings."""
-    timeout = float(setting(settings, "cog_timeout"))
-    retries = int(setting(settings, "cog_retries"))
+    timeout = float(settings.cog_timeout)
+    retries = int(settings.cog_retries)
     options = dict(config.gdal_options) if config is not None else {}
     credentials = {}
     for gdal_name, variable in (config.credentials if config is not None else {}).items():
@@ -69,7 +70,7 @@ def load_items(
     bands: dict[str, str],
     geobox: GeoBox,
     chunk_size: int,
-    options: ReadOptions | None = None,
+    options: ReadOptions,
     resolutions: dict[str, float] | None = None,
 ) -> xr.DataArray:
     """``bands`` maps openEO band names to asset keys (``asset.N`` for band N of a multi-band asset);
@@ -78,7 +79,6 @@ def load_items(
     The scenes of one day are mosaicked into one time label, newest on top (CDSE's "most recent
     first"); adjacent tiles of one pass hold the same pixels where they overlap.
     """
-    options = options or ReadOptions(gdal=gdal_environment({}, setting(None, "cog_timeout"), setting(None, "cog_retries")))
     driver = _driver(options)
     newest_first = sorted(items, key=lambda item: _timestamp(item), reverse=True)
     # Assets on the request's own grid are read directly (the fast, common case); others through odc-stac.

@@ -11,6 +11,9 @@ query string, which may hold a token) and what it answered:
 - ``ArchiveAccessDenied`` (HTTP 502): the archive refused access (401/403): credentials missing
   or wrong in the server's configuration.
 
+Files a user names by URL (``load_url``, ``load_ml_model``) are fetched by ``download``: the same
+timeouts and retries, a size limit, and ``FileNotFound`` (404) when the URL answers 404 or 410.
+
 These are 5xx because the user's request was fine and the server could not do its part; the
 status says "an upstream failed", and the message says which and why. A 500 stays reserved for
 bugs. ``load_stac`` is different: there the user chose the URL, so a document it cannot read is
@@ -21,15 +24,15 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import BinaryIO
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from terracube.errors import OpenEOError
-
+from terracube.errors import FileNotFound, OpenEOError, ProcessParameterInvalid
+from terracube.settings import Settings
 
 
 class ArchiveUnavailable(OpenEOError):
@@ -40,15 +43,6 @@ class ArchiveUnavailable(OpenEOError):
 class ArchiveAccessDenied(OpenEOError):
     code = "ArchiveAccessDenied"
     status = 502
-
-
-def setting(settings: Any, name: str) -> Any:
-    """A setting's value; the data room is also used without settings (tests, scripts): then the default."""
-    if settings is not None and hasattr(settings, name):
-        return getattr(settings, name)
-    from terracube.settings import Settings
-
-    return Settings.model_fields[name].get_default(call_default_factory=True)
 
 
 def redact(url: str) -> str:
@@ -86,13 +80,13 @@ def retry_policy(retries: int) -> Retry:
     )
 
 
-def timeouts(settings: Any) -> tuple[float, float]:
-    read = float(setting(settings, "stac_timeout"))
+def timeouts(settings: Settings) -> tuple[float, float]:
+    read = float(settings.stac_timeout)
     return (min(read, 10.0), read)
 
 
-def retries(settings: Any) -> int:
-    return int(setting(settings, "stac_retries"))
+def retries(settings: Settings) -> int:
+    return int(settings.stac_retries)
 
 
 def http_session(retries: int, headers: dict[str, str] | None = None) -> requests.Session:
@@ -112,6 +106,42 @@ def headers_from_environment(names: dict[str, str], what: str) -> dict[str, str]
         if variable in os.environ:
             headers[header] = os.environ[variable]
     return headers
+
+
+def download(url: str, out: BinaryIO, settings: Settings, *, max_bytes: int, doing: str) -> int:
+    """GET a file a user named into ``out``, at most ``max_bytes``; returns its size.
+
+    A URL that answers 404 or 410 is ``FileNotFound``, a file larger than ``max_bytes`` the user's
+    ``ProcessParameterInvalid``; anything else that fails is ``failure``'s openEO error. Every
+    message names the URL without its query string.
+    """
+    where = redact(url)
+    too_large = f"The file at {where} is larger than {max_bytes // 1024**2} MiB."
+    session = http_session(retries(settings))
+    try:
+        with session.get(url, stream=True, timeout=timeouts(settings)) as response:
+            if response.status_code in (404, 410):
+                raise FileNotFound(where, f"The server there answered HTTP {response.status_code}.")
+            if response.status_code in (401, 403):
+                # Not the archives' case (a credential the operator configures): the user gave a URL that needs a login.
+                raise ArchiveAccessDenied(
+                    f"{doing} at {where} was refused (HTTP {response.status_code}): give a URL that needs no login, a signed URL for example."
+                )
+            response.raise_for_status()
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise ProcessParameterInvalid(too_large)
+            size = 0
+            for chunk in response.iter_content(1 << 20):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ProcessParameterInvalid(too_large)
+                out.write(chunk)
+            return size
+    except requests.RequestException as error:
+        raise failure(error, url, doing) from None
+    finally:
+        session.close()
 
 
 def failure(error: BaseException, url: str, doing: str) -> OpenEOError:

@@ -18,9 +18,10 @@ from pystac_client import Client
 from pystac_client.conformance import ConformanceClasses
 from pystac_client.stac_api_io import StacApiIO
 
-from terracube.data.network import ArchiveUnavailable, failure, redact, retries, retry_policy, setting, timeouts
+from terracube.data.network import ArchiveUnavailable, failure, redact, retries, retry_policy, timeouts
 from terracube.data.properties import Condition, cql2_filter, stac_query
 from terracube.errors import PayloadTooLarge
+from terracube.settings import Settings
 
 log = logging.getLogger("terracube.stac")
 
@@ -35,12 +36,12 @@ def _iso(when: datetime | None) -> str:
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if when.tzinfo else when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def stac_io(settings: Any, headers: dict[str, str] | None = None) -> StacApiIO:
+def stac_io(settings: Settings, headers: dict[str, str] | None = None) -> StacApiIO:
     """pystac/pystac-client IO with the server's timeouts and retries (static catalogs over HTTP use it too)."""
     return StacApiIO(headers=headers, timeout=timeouts(settings), max_retries=retry_policy(retries(settings)))
 
 
-def open_api(url: str, settings: Any = None, headers: dict[str, str] | None = None) -> Client:
+def open_api(url: str, settings: Settings, headers: dict[str, str] | None = None) -> Client:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an API without conformsTo still gets a chance
@@ -69,8 +70,8 @@ def search_api(
     bbox: tuple[float, float, float, float] | None,
     start: datetime | None,
     end: datetime | None,
-    conditions: list[Condition] | None = None,
-    settings: Any = None,
+    conditions: list[Condition] | None,
+    settings: Settings,
 ) -> list[pystac.Item]:
     """All items of a search, every page; ``end`` is exclusive as openEO's temporal extents are.
 
@@ -79,7 +80,7 @@ def search_api(
     gets none and the caller's item-by-item check does all the filtering.
     """
     datetime_range = None if start is None and end is None else f"{_iso(start)}/{_iso(end)}"
-    limit = int(setting(settings, "stac_max_items"))
+    limit = int(settings.stac_max_items)
     extra: dict[str, Any] = {}
     if conditions:
         if client.conforms_to(ConformanceClasses.QUERY):

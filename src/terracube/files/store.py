@@ -18,7 +18,6 @@ from pathlib import Path, PurePosixPath
 from terracube.errors import FileNotFound, FilePathInvalid
 
 TEMP_PREFIX = ".upload-"
-CHUNK = 1 << 20
 
 
 def user_folder_name(user_id: str) -> str:
@@ -54,7 +53,7 @@ class UserFiles:
     def existing(self, path: str) -> Path:
         local = self.local_path(path)
         if not local.is_file():
-            raise FileNotFound(f"The file {path!r} does not exist: GET /files lists your files.")
+            raise FileNotFound(path, "GET /files lists your files.")
         return local
 
     def info(self, local: Path) -> dict:

@@ -1,7 +1,8 @@
-"""File formats for save_result (output) and for reading files (input).
+"""File formats, both ways: writers for save_result (output) and readers for files (input).
 
-One table, ``OUTPUT_FORMATS``, drives ``/file_formats``, the check in ``save_result`` and the
-writers, so what the API advertises is exactly what can be written.
+Two tables drive ``/file_formats``: ``OUTPUT_FORMATS`` also drives the check in ``save_result``
+and the writers, ``INPUT_FORMATS`` the readers of ``load_url`` and ``load_uploaded_files``, so
+what the API advertises is exactly what can be written and read.
 """
 
 from __future__ import annotations
@@ -12,19 +13,35 @@ from typing import Any, Callable
 
 from terracube.errors import FormatUnsupported
 
+FILENAME_PREFIX = {"filename_prefix": {"type": "string", "description": "File name prefix, 'openEO' by default.", "default": "openEO"}}
+
 
 @dataclass(frozen=True)
 class OutputFormat:
     name: str
     title: str
     media_type: str
-    extension: str
     gis_data_types: tuple[str, ...]
     writer: Callable[[Any, Path, dict], list[Path]]
     parameters: dict = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
     # Internal formats (a model saved by save_ml_model) are written but not offered to save_result.
     listed: bool = True
+
+
+@dataclass(frozen=True)
+class InputFormat:
+    """A format files are read in: ``reader`` turns one or more files into one value.
+
+    Rasters become one lazy cube (several files mosaicked, the first file winning where they
+    overlap); GeoJSON stays a GeoJSON document, which ``load_geojson`` makes a vector cube.
+    """
+
+    name: str
+    title: str
+    gis_data_types: tuple[str, ...]
+    reader: Callable[[list[Path]], Any]
+    aliases: tuple[str, ...] = ()
 
 
 def _gtiff(data, directory, options):
@@ -55,77 +72,98 @@ def _vector(writer_name):
 
 
 def _ml_model(data, directory, options):
-    from terracube.processes.ml_io import write_ml_model
+    from terracube.formats.ml_model import write_ml_model
 
     return write_ml_model(data, directory, options)
 
 
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
-    OutputFormat(
-        "GTiff",
-        "GeoTIFF (Cloud-Optimized)",
-        "image/tiff; application=geotiff",
-        "tif",
-        ("raster",),
-        _gtiff,
-        {
-            "filename_prefix": {"type": "string", "description": "File name prefix, 'openEO' by default.", "default": "openEO"},
-        },
-        aliases=("GEOTIFF", "TIFF", "COG"),
-    ),
-    OutputFormat(
-        "netCDF",
-        "Network Common Data Form",
-        "application/x-netcdf",
-        "nc",
-        ("raster", "vector"),
-        _netcdf,
-        {
-            "filename_prefix": {"type": "string", "description": "File name prefix, 'openEO' by default.", "default": "openEO"},
-        },
-        aliases=("NETCDF", "NC"),
-    ),
+    OutputFormat("GTiff", "GeoTIFF (Cloud-Optimized)", "image/tiff; application=geotiff", ("raster",), _gtiff, FILENAME_PREFIX,
+                 aliases=("GEOTIFF", "TIFF", "COG")),
+    OutputFormat("netCDF", "Network Common Data Form", "application/x-netcdf", ("raster", "vector"), _netcdf, FILENAME_PREFIX,
+                 aliases=("NETCDF", "NC")),
     # Vector data cubes (aggregate_spatial): one feature or row per geometry, a column per band (and date).
-    OutputFormat("GeoJSON", "GeoJSON (WGS84)", "application/geo+json", "geojson", ("vector",), _vector("write_geojson"),
-                 {"filename_prefix": {"type": "string", "description": "File name prefix, 'openEO' by default.", "default": "openEO"}}),
-    OutputFormat("CSV", "Comma-separated values, geometry as WKT", "text/csv", "csv", ("vector", "table"), _vector("write_csv"),
-                 {"filename_prefix": {"type": "string", "description": "File name prefix, 'openEO' by default.", "default": "openEO"}}),
-    OutputFormat("Parquet", "GeoParquet", "application/vnd.apache.parquet", "parquet", ("vector", "table"),
-                 _vector("write_parquet"), {"filename_prefix": {"type": "string", "description": "File name prefix, 'openEO' by default.", "default": "openEO"}}, aliases=("GEOPARQUET",)),
-    OutputFormat("JSON", "JavaScript Object Notation", "application/json", "json", ("raster", "vector", "table", "other"), _json),
-    OutputFormat(
-        "ML-MODEL", "Machine learning model (skops) with its STAC Item", "application/octet-stream; application=skops", "skops",
-        ("other",), _ml_model, listed=False,
-    ),
+    OutputFormat("GeoJSON", "GeoJSON (WGS84)", "application/geo+json", ("vector",), _vector("write_geojson"), FILENAME_PREFIX),
+    OutputFormat("CSV", "Comma-separated values, geometry as WKT", "text/csv", ("vector", "table"), _vector("write_csv"), FILENAME_PREFIX),
+    OutputFormat("Parquet", "GeoParquet", "application/vnd.apache.parquet", ("vector", "table"), _vector("write_parquet"), FILENAME_PREFIX,
+                 aliases=("GEOPARQUET",)),
+    OutputFormat("JSON", "JavaScript Object Notation", "application/json", ("raster", "vector", "table", "other"), _json),
+    OutputFormat("ML-MODEL", "Machine learning model (skops) with its STAC Item", "application/octet-stream; application=skops",
+                 ("other",), _ml_model, listed=False),
 )
+
+
+def _read_gtiff(paths: list[Path]) -> Any:
+    from terracube.formats.gtiff import read_gtiff
+
+    return mosaic([read_gtiff(path) for path in paths])
+
+
+def _read_netcdf(paths: list[Path]) -> Any:
+    from terracube.formats.netcdf import read_netcdf
+
+    return mosaic([read_netcdf(path) for path in paths])
+
+
+def _read_geojson(paths: list[Path]) -> Any:
+    from terracube.formats.vector import read_geojson
+
+    return read_geojson(paths)
+
+
+INPUT_FORMATS: tuple[InputFormat, ...] = (
+    InputFormat("GTiff", "GeoTIFF", ("raster",), _read_gtiff, aliases=("GEOTIFF", "TIFF", "COG")),
+    InputFormat("netCDF", "Network Common Data Form", ("raster",), _read_netcdf, aliases=("NETCDF", "NC")),
+    InputFormat("GeoJSON", "GeoJSON", ("vector",), _read_geojson, aliases=("JSON",)),
+)
+
+
+def mosaic(cubes: list) -> Any:
+    """Several cubes as one; where they overlap, the first has its way."""
+    cube = cubes[0]
+    for other in cubes[1:]:
+        attrs = cube.attrs
+        cube = cube.combine_first(other)
+        cube.attrs = attrs
+    return cube
+
+
+def _find(formats: tuple, name: str, listed_only: bool = True):
+    wanted = str(name).upper()
+    for candidate in formats:
+        if listed_only and not getattr(candidate, "listed", True):
+            continue
+        if wanted == candidate.name.upper() or wanted in candidate.aliases:
+            return candidate
+    return None
 
 
 def output_format(name: str, internal: bool = False) -> OutputFormat:
     """The format a user asked for; ``internal`` also finds the ones only processes hand over."""
-    wanted = name.upper()
-    for candidate in OUTPUT_FORMATS:
-        if not (candidate.listed or internal):
-            continue
-        if wanted == candidate.name.upper() or wanted in candidate.aliases:
-            return candidate
-    raise FormatUnsupported(
-        f"Output format '{name}' is not supported. Supported: {', '.join(f.name for f in OUTPUT_FORMATS if f.listed)}."
-    )
+    found = _find(OUTPUT_FORMATS, name, listed_only=not internal)
+    if found is None:
+        raise FormatUnsupported(
+            f"Output format '{name}' is not supported. Supported: {', '.join(f.name for f in OUTPUT_FORMATS if f.listed)}."
+        )
+    return found
+
+
+def input_format(name: str) -> InputFormat:
+    """The format a user asked to read files in (``load_url``, ``load_uploaded_files``)."""
+    found = _find(INPUT_FORMATS, name)
+    if found is None:
+        raise FormatUnsupported(f"Input format '{name}' is not supported. Supported: {', '.join(f.name for f in INPUT_FORMATS)}.")
+    return found
 
 
 def file_formats() -> dict[str, dict]:
     """The ``/file_formats`` document."""
     output = {
-        spec.name: {
-            "title": spec.title,
-            "gis_data_types": list(spec.gis_data_types),
-            "parameters": spec.parameters,
-        }
+        spec.name: {"title": spec.title, "gis_data_types": list(spec.gis_data_types), "parameters": spec.parameters}
         for spec in OUTPUT_FORMATS
         if spec.listed
     }
-    readable = {"GTiff": "GeoTIFF", "netCDF": "Network Common Data Form", "JSON": "JavaScript Object Notation"}
-    input_ = {name: {"title": title, "gis_data_types": ["raster"] if name != "JSON" else ["vector", "other"], "parameters": {}} for name, title in readable.items()}
+    input_ = {spec.name: {"title": spec.title, "gis_data_types": list(spec.gis_data_types), "parameters": {}} for spec in INPUT_FORMATS}
     return {"input": input_, "output": output}
 
 

@@ -1,4 +1,4 @@
-"""GeoTIFF output: Cloud-Optimized, one raster band per label of the non-spatial dimensions.
+"""GeoTIFF, written and read: Cloud-Optimized, one raster band per label of the non-spatial dimensions.
 
 Large cubes are computed and written block by block in one dask computation, so memory stays
 bounded by the chunks in flight rather than the area; the tiled GeoTIFF is then copied into a COG
@@ -19,8 +19,9 @@ import rasterio.shutil
 import xarray as xr
 from rasterio.windows import Window
 
-from terracube.cube import DIM_T, DIM_X, DIM_Y, is_raster_cube
+from terracube.cube import DIM_T, DIM_X, DIM_Y, is_raster_cube, with_types
 from terracube.errors import ProcessParameterInvalid
+
 
 def _label(value) -> str:
     if isinstance(value, np.datetime64):
@@ -113,3 +114,24 @@ def write_gtiff(data, directory: Path, options: dict) -> list[Path]:
         with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
             rasterio.shutil.copy(tiled, path, driver="COG", compress="deflate", blocksize=512, overview_resampling="nearest")
     return [path]
+
+
+def read_gtiff(path: Path) -> xr.DataArray:
+    """A GeoTIFF as a cube: its raster bands (named by their descriptions) become ``bands``, nodata NaN."""
+    with rasterio.open(path) as source:
+        values = source.read()
+        transform = source.transform
+        crs = source.crs
+        names = [d or f"band_{i + 1}" for i, d in enumerate(source.descriptions)]
+        nodata = source.nodata
+    values = values.astype("float32") if values.dtype.kind != "f" else values
+    if nodata is not None and not np.isnan(nodata):
+        values = np.where(values == nodata, np.nan, values)
+    xs = transform.c + transform.a * (np.arange(values.shape[2]) + 0.5)
+    ys = transform.f + transform.e * (np.arange(values.shape[1]) + 0.5)
+    cube = xr.DataArray(values, dims=("bands", DIM_Y, DIM_X), coords={"bands": np.array(names, dtype=object), DIM_Y: ys, DIM_X: xs})
+    if crs is not None:
+        import odc.geo.xr  # noqa: F401 - the .odc accessor
+
+        cube = cube.odc.assign_crs(crs.to_wkt())
+    return with_types(cube.chunk(), {"bands": "bands", DIM_Y: "spatial", DIM_X: "spatial"})

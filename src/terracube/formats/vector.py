@@ -1,15 +1,19 @@
-"""Vector data cubes (aggregate_spatial's result) as GeoJSON, CSV and GeoParquet.
+"""Vector data cubes (aggregate_spatial's result) as GeoJSON, CSV and GeoParquet; GeoJSON files read.
 
 A vector cube is a DataArray with a ``geometry`` dimension indexed by xvec. Each geometry becomes
 one feature (one row); every other dimension is spread into columns named like the bands of a
 GeoTIFF (``B04``, or ``2021-07-21_B04`` with a time dimension); the features' own properties come
 first. GeoJSON is written in WGS84 as RFC 7946 requires; CSV carries the geometry as WKT in the
 cube's CRS; GeoParquet keeps the CRS in its metadata.
+
+GeoJSON files are read as the document they hold (several files as one FeatureCollection of all
+their features); ``load_geojson`` makes that a vector cube, as it does with GeoJSON in a graph.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import geopandas as gpd
@@ -64,3 +68,24 @@ def write_parquet(data, directory: Path, options: dict) -> list[Path]:
     path = directory / f"{options.get('filename_prefix', 'openEO')}.parquet"
     to_geodataframe(data).to_parquet(path)
     return [path]
+
+
+def read_geojson(paths: list[Path]) -> dict:
+    """The GeoJSON object of one file, or one FeatureCollection of the features of several."""
+    documents = []
+    for path in paths:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(document, dict) or not isinstance(document.get("type"), str):
+            raise ValueError(f"{path.name} holds JSON, but not a GeoJSON object")
+        documents.append(document)
+    if len(documents) == 1:
+        return documents[0]
+    features = []
+    for document in documents:
+        if document["type"] == "FeatureCollection":
+            features.extend(document.get("features", []))
+        elif document["type"] == "Feature":
+            features.append(document)
+        else:
+            features.append({"type": "Feature", "geometry": document, "properties": {}})
+    return {"type": "FeatureCollection", "features": features}

@@ -1,5 +1,6 @@
-"""Cube processes that run callbacks or combine cubes: reduce_dimension, apply, ndvi, mask,
-merge_cubes, rename_labels. The filters live in ``cubes_filter``.
+"""Cube processes that run callbacks or work on bands: reduce_dimension, apply, ndvi, rename_labels,
+and the checks and helpers the other cube modules share. ``mask`` and ``merge_cubes`` live in
+``cubes_combine``, the filters in ``cubes_filter``.
 
 Every function takes and returns cubes as ``terracube.cube`` describes them and builds a dask graph:
 labels, shapes and dtypes are read, pixel values never. What a cube carries besides its values (the

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from terracube.cube import dimension_type
+from terracube.cube import dimension_type, with_types
 from terracube.errors import ProcessError, ProcessParameterInvalid
 from terracube.processes.arrays import is_true, python_scalar
 from terracube.processes.cubes import cube_attrs, require_callback, require_cube, require_dimension
@@ -26,11 +26,6 @@ DIMENSION_TYPES = ("bands", "geometry", "spatial", "temporal", "other")
 def dimension_types(data: xr.DataArray) -> dict[str, str]:
     """Every dimension's openEO type, as stored in attrs (with the naming fallback filled in)."""
     return {str(dim): dimension_type(data, dim) for dim in data.dims}
-
-
-def with_types(data: xr.DataArray, types: dict[str, str]) -> xr.DataArray:
-    data.attrs = {**data.attrs, "dimension_types": {d: t for d, t in types.items() if d in data.dims}}
-    return data
 
 
 def temporal_label(label: Any) -> Any:

@@ -35,9 +35,10 @@ import xarray as xr
 from terracube.cube import DIM_T
 from terracube.data.catalog import CollectionSource, in_window, item_sort_key
 from terracube.data.crs import shared_crs
-from terracube.data.network import ArchiveUnavailable, failure, redact, setting
+from terracube.data.network import ArchiveUnavailable, failure, redact
 from terracube.errors import NoDataAvailable, OpenEOError, ProcessParameterInvalid
 from terracube.processes.env import ProcessEnv
+from terracube.settings import Settings
 from terracube.processes.load import (
     _check_bands,
     _check_extent,
@@ -60,7 +61,7 @@ class StacUnreadable(ProcessParameterInvalid):
 class StacUrlSource(CollectionSource):
     """The items behind a STAC URL, read once; its bands are the items' raster assets."""
 
-    def __init__(self, url: str, settings: Any = None, config=None):
+    def __init__(self, url: str, settings: Settings, config=None):
         super().__init__(url, lambda: url, "", config=config, settings=settings)
         self.url = url
         self.native_crs = None
@@ -164,7 +165,7 @@ class StacUrlSource(CollectionSource):
         return [item for item in self._items or [] if in_window(item, bbox, start, end)]
 
 
-def check_location(url: str, settings: Any, process: str = "load_stac") -> str:
+def check_location(url: str, settings: Settings, process: str = "load_stac") -> str:
     """The location to read: a URL, or a local path inside the directories the server allows."""
     if not isinstance(url, str) or not url.strip():
         raise ProcessParameterInvalid(f"{process}: 'url' must be the URL of a STAC Item, Collection or Catalog.")
@@ -177,7 +178,7 @@ def check_location(url: str, settings: Any, process: str = "load_stac") -> str:
         path = Path(url)
     else:
         raise ProcessParameterInvalid(f"{process}: URLs with scheme '{parsed.scheme}' are not supported; use http(s).")
-    allowed = [Path(d) for d in (setting(settings, "data_dir"), *setting(settings, "load_stac_local_dirs")) if d]
+    allowed = [Path(d) for d in (settings.data_dir, *settings.load_stac_local_dirs) if d]
     resolved = path.expanduser().resolve()
     if not any(resolved.is_relative_to(directory.expanduser().resolve()) for directory in allowed):
         raise ProcessParameterInvalid(

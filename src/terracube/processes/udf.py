@@ -33,9 +33,11 @@ import numpy as np
 import xarray as xr
 
 from terracube.cube import dimension_type
-from terracube.errors import ProcessError, ProcessParameterInvalid
+from terracube.errors import FileNotFound, ProcessError, ProcessParameterInvalid
 from terracube.processes import udf_sandbox
 from terracube.processes.arrays import float_dtype_for
+from terracube.processes.env import ProcessEnv
+from terracube.settings import Settings
 
 RUNTIME = "Python"
 PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -93,7 +95,7 @@ def _entry_point(udf: Any) -> str:
     if "\n" not in udf and "\r" not in udf:
         if re.match(r"^https?://", udf.strip()):
             raise ProcessParameterInvalid("'udf' is a URL; terracube runs UDF code given inline only: put the script's text in 'udf'.")
-        raise ProcessError("FileNotFound", f"'udf' looks like a file path ({udf!r}); terracube has no user workspace: put the UDF's source code in 'udf'.")
+        raise FileNotFound(udf.strip(), "'udf' looks like a file path; terracube runs UDF code given inline only: put the UDF's source code in 'udf'.")
     try:
         tree = ast.parse(udf, filename=udf_sandbox.UDF_FILENAME)
     except SyntaxError as error:
@@ -108,7 +110,7 @@ def _entry_point(udf: Any) -> str:
 # --- the process ----------------------------------------------------------------------------
 
 
-def run_udf(data: Any, udf: str, runtime: str, version: str | None = None, context: Any = None, env: Any = None) -> xr.DataArray:
+def run_udf(data: Any, udf: str, runtime: str, version: str | None = None, context: Any = None, *, env: ProcessEnv) -> xr.DataArray:
     _check_runtime(runtime, version)
     function = _entry_point(udf)
     if not isinstance(data, xr.DataArray):
@@ -116,7 +118,7 @@ def run_udf(data: Any, udf: str, runtime: str, version: str | None = None, conte
             f"run_udf got {type(data).__name__} as 'data'; terracube hands UDFs data cubes only "
             "(directly, or as the cube inside apply, apply_dimension and reduce_dimension)."
         )
-    settings = _settings(env)
+    settings = env.settings
     context = {} if context is None else context
     sandbox = _Sandbox(udf, function, context, settings, getattr(env, "logger", None), getattr(env, "node_id", None))
     if function == "apply_timeseries":
@@ -156,19 +158,10 @@ def _restore(result: xr.DataArray, data: xr.DataArray) -> xr.DataArray:
     return result.assign_attrs(attrs)
 
 
-def _settings(env: Any):
-    settings = getattr(env, "settings", None)
-    if settings is None:
-        from terracube.settings import get_settings
-
-        settings = get_settings()
-    return settings
-
-
 class _Sandbox:
     """Runs the UDF on one in-memory array in a fresh child process, under the configured limits."""
 
-    def __init__(self, code: str, function: str, context: Any, settings: Any, logger: Any, node_id: str | None):
+    def __init__(self, code: str, function: str, context: Any, settings: Settings, logger: Any, node_id: str | None):
         self.code, self.function, self.context = code, function, context
         self.node_id = node_id
         self.timeout = float(settings.udf_timeout)

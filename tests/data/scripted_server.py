@@ -1,0 +1,41 @@
+"""An HTTP server on 127.0.0.1 that answers each path from a script: a list of (status, body) answers,
+given in turn, the last one repeated. It records the paths asked for, so a test sees the retries."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class ScriptedServer:
+    def __init__(self):
+        self.script: dict[str, list[tuple[int, bytes]]] = {}
+        self.requests: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's name
+                path = self.path.split("?", 1)[0]
+                server.requests.append(path)
+                answers = server.script.get(path, [(404, b"not here")])
+                status, body = answers.pop(0) if len(answers) > 1 else answers[0]
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def serve(self, path: str, *answers: tuple[int, bytes]) -> str:
+        self.script[path] = list(answers)
+        return self.url + path
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
