@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from terracube.errors import ProcessError, ProcessParameterInvalid
+from terracube.errors import NoDataAvailable, ProcessError, ProcessParameterInvalid
 from terracube.processes.arrays import float_dtype_for, python_scalar
 from terracube.processes.cubes import cube_attrs, reduce_dimension, require_callback, require_cube
 from terracube.processes.cubes_dimensions import dimension_types, with_types
@@ -215,7 +215,7 @@ def climatological_normal(data: xr.DataArray, period: str, climatology_period: l
     values = data if data.dtype.kind == "f" else data.astype(float_dtype_for(data.dtype))
     pieces = [values.isel({dim: g}).mean(dim, skipna=True, keep_attrs=True) for g in groups]
     if not pieces:
-        raise ProcessError("NoDataAvailable", f"The cube has no data in the climatology period {first}-{last}.")
+        raise NoDataAvailable(f"The cube has no data in the climatology period {first}-{last}.")
     result = xr.concat(pieces, dim=dim, coords="minimal", compat="override").assign_coords({dim: pd.Index(present, dtype=object)})
     result = result.transpose(*data.dims)
     result.attrs = cube_attrs(data)
