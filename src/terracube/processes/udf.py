@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ast
 import json
-import math
 import os
 import re
 import signal
@@ -214,7 +213,7 @@ class _Sandbox:
             code = outcome.returncode
             tail = outcome.log[-2000:].decode("utf-8", "replace").strip()
             if code == -signal.SIGXCPU:
-                raise UdfError(f"The UDF used more than {math.ceil(self.timeout)} s of CPU time and was stopped (setting udf_timeout).")
+                raise UdfError(f"The UDF used more than {udf_runner.cpu_seconds(self.timeout)} s of CPU time and was stopped (setting udf_timeout).")
             if code < 0:
                 name = signal.Signals(-code).name
                 raise UdfError(f"The UDF process ended with signal {name}; a common cause is the memory limit of {limit} (setting udf_memory_limit).")

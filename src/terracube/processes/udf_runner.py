@@ -203,7 +203,7 @@ def _environment(home: str) -> dict[str, str]:
 def run(directory: Path, request: dict, how: str, settings: Any, timeout: float) -> Outcome:
     """Run ``udf_sandbox.py`` on the exchange folder; the answer is left in ``directory / "answer"``."""
     memory = int(settings.udf_memory_limit)
-    limits = {"memory": memory, "cpu": math.ceil(timeout), "file_size": memory + ANSWER_HEADROOM if memory else None,
+    limits = {"memory": memory, "cpu": cpu_seconds(timeout), "file_size": memory + ANSWER_HEADROOM if memory else None,
               "processes": MAX_TASKS if how == "bubblewrap" else None}
     as_root = os.geteuid() == 0
     request = {**request, "limits": limits, "supervise": how != "bubblewrap", "uid": SANDBOX_UID if how == "bubblewrap" and as_root else None}
@@ -223,9 +223,9 @@ def run(directory: Path, request: dict, how: str, settings: Any, timeout: float)
         # A new session: the server can end the whole process group, and no terminal signal reaches it.
         child = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=writer, stderr=writer,
                                  pass_fds=(answer,), start_new_session=True)
-    except OSError:
+    except OSError as error:
         os.close(reader)
-        raise
+        raise SandboxUnavailable(f"The UDF process could not start: {error}.") from None
     finally:
         os.close(writer)
         os.close(answer)
@@ -247,11 +247,18 @@ def run(directory: Path, request: dict, how: str, settings: Any, timeout: float)
     return Outcome(returncode, timed_out, tail[0], how)
 
 
+def cpu_seconds(timeout: float) -> int:
+    """The CPU time limit: a backstop for UDFs that burn several cores, one second past the wall clock's."""
+    return math.ceil(timeout) + 1
+
+
 def _ended(pid: int, timeout: float) -> bool:
     """Wait until the process ends or the time is up, without reaping it."""
     handle = os.pidfd_open(pid)
     try:
-        return bool(select.select([handle], [], [], timeout)[0])
+        poller = select.poll()  # not select(): a busy server's descriptors may be numbered past 1024
+        poller.register(handle, select.POLLIN)
+        return bool(poller.poll(max(0, int(timeout * 1000))))
     finally:
         os.close(handle)
 
