@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
@@ -70,6 +71,11 @@ class Settings(BaseSettings):
     udf_timeout: float = Field(default=60.0, gt=0)  # seconds one UDF process may run
     udf_memory_limit: int = Field(default=2 * 2**30, ge=0)  # bytes of address space (RLIMIT_AS); 0: none
     udf_max_values: int = Field(default=50_000_000, ge=1)  # cube size apply_datacube takes at once
+    # "auto": confined by bubblewrap where it works, else a plain child process; "bubblewrap": or refused.
+    udf_sandbox: Literal["auto", "bubblewrap"] = "auto"
+
+    # Web pages (origins such as "https://editor.openeo.org") that may call a laptop-mode server (docs/api.md).
+    allowed_origins: list[str] = Field(default_factory=list)
 
     # The operator's other OpenID Connect providers, as [[oidc_providers]] tables (docs/auth.md#other-issuers).
     oidc_providers: ExternalProviders = Field(default_factory=list)

@@ -1,15 +1,19 @@
 """A live server over the session's sample archive, and the official client connected to it."""
 
+import json
 from types import SimpleNamespace
 
 import pytest
 
 from tests.api.server import start_server, stop_server
 
+EDITOR = "https://editor.openeo.org"
+
 
 @pytest.fixture(scope="session")
 def server(data_dir):
-    url, process = start_server({"TERRACUBE_DATA_DIR": str(data_dir)})
+    # Laptop mode answers web pages only from allowed origins: the Web Editor's, as a user would set it.
+    url, process = start_server({"TERRACUBE_DATA_DIR": str(data_dir), "TERRACUBE_ALLOWED_ORIGINS": json.dumps([EDITOR])})
     yield SimpleNamespace(url=url, process=process)
     stop_server(process)
 

@@ -21,7 +21,8 @@ def make_client(data_dir: Path, folder: Path, monkeypatch: pytest.MonkeyPatch, *
     for key, value in env.items():
         monkeypatch.setenv(f"TERRACUBE_{key.upper()}", value)
     database_url = env.get("database_url") or f"sqlite:///{folder / 'jobs.db'}"
-    return TestClient(create_app(Settings(data_dir=data_dir, database_url=database_url)))
+    # A loopback Host, as laptop mode asks (api/guard.py); TestClient's default "testserver" is not one.
+    return TestClient(create_app(Settings(data_dir=data_dir, database_url=database_url)), base_url="http://localhost")
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,7 @@ def test_results_download_with_a_signed_url_and_ranges(client):
     client.post(f"/jobs/{job_id}/results")
     assert wait(client, job_id)["status"] == "finished"
     href = client.get(f"/jobs/{job_id}/results").json()["assets"]["openEO.tif"]["href"]
-    anonymous = TestClient(client.app)  # no session state: the signature is the only credential
+    anonymous = TestClient(client.app, base_url="http://localhost")  # no session state: the signature is the only credential
     head = anonymous.head(path_of(href))
     assert head.status_code == 200 and head.headers["accept-ranges"] == "bytes"
     size = int(head.headers["content-length"])

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from terracube import __version__
 from terracube.api import auth, capabilities, collections, files, jobs, process_graphs, processes, processing
 from terracube.api.errors import install_error_handlers
+from terracube.api.guard import JsonBodies, WebGuard
 from terracube.settings import Settings, get_settings
 
 # The headers a browser client (the openEO Web Editor, the JS client) must be able to read.
@@ -43,7 +44,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     jobs.install(app)  # the /jobs routes, and the job service started with the app's lifespan
     install_error_handlers(app)
-    # Added last, so it is the outermost middleware and every answer (errors included) carries CORS headers.
+    app.add_middleware(JsonBodies)  # inside CORS, so a browser client can read its 415
+    # Every answer (errors included) carries CORS headers: only the web guard sits outside.
     app.add_middleware(
         OpenEOCORSMiddleware,
         allow_origins=["*"],
@@ -52,4 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["*"],  # mirrors what the browser asks for, Authorization included
         expose_headers=EXPOSED_HEADERS,
     )
+    # Outermost: a page that may not call this server gets no CORS answer either. Whether the server
+    # is in laptop mode is the auth room's decision; until accounts exist, it always is.
+    app.add_middleware(WebGuard, laptop_mode=lambda: True, allowed_origins=settings.allowed_origins)
     return app

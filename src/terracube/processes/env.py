@@ -38,6 +38,8 @@ class ProcessEnv:
     max_pixels: int | None = None
     # The user's uploaded files (``/files``), for load_uploaded_files; None where there is no user.
     files_dir: Path | None = None
+    # User code (run_udf) must run confined by bubblewrap, or not at all: set for accounts mode.
+    udf_sandbox_required: bool = False
     saved_results: list[SavedResult] = field(default_factory=list)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("terracube.process"))
 

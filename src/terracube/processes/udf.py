@@ -9,7 +9,8 @@ A UDF is source code that defines one of (the ``openeo.udf`` convention CDSE use
   pixel (and band) with the values along ``t``. It stays lazy: each dask chunk (``t`` whole) is
   one child process, started when the pixels are computed.
 
-The UDF runs in ``udf_sandbox.py`` under a time limit and an address-space limit (settings
+The UDF runs in ``udf_sandbox.py``, started by ``udf_runner.py`` (confined by bubblewrap where it
+is present, setting ``udf_sandbox``) under a time limit and an address-space limit (settings
 ``udf_timeout`` and ``udf_memory_limit``); whatever it does, the server answers an openEO error.
 docs/udf.md is the user's side of this.
 """
@@ -21,7 +22,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,7 +34,7 @@ import xarray as xr
 
 from terracube.cube import dimension_type
 from terracube.errors import FileNotFound, ProcessError, ProcessParameterInvalid
-from terracube.processes import udf_sandbox
+from terracube.processes import udf_runner, udf_sandbox
 from terracube.processes.arrays import float_dtype_for
 from terracube.processes.env import ProcessEnv
 from terracube.settings import Settings
@@ -120,7 +120,7 @@ def run_udf(data: Any, udf: str, runtime: str, version: str | None = None, conte
         )
     settings = env.settings
     context = {} if context is None else context
-    sandbox = _Sandbox(udf, function, context, settings, getattr(env, "logger", None), getattr(env, "node_id", None))
+    sandbox = _Sandbox(udf, function, context, settings, env.logger, env.node_id, env.udf_sandbox_required)
     if function == "apply_timeseries":
         return _timeseries(data, sandbox)
     if data.size > settings.udf_max_values:
@@ -159,67 +159,65 @@ def _restore(result: xr.DataArray, data: xr.DataArray) -> xr.DataArray:
 
 
 class _Sandbox:
-    """Runs the UDF on one in-memory array in a fresh child process, under the configured limits."""
+    """Runs the UDF on one in-memory array in a fresh process (udf_runner.py), under the configured limits."""
 
-    def __init__(self, code: str, function: str, context: Any, settings: Settings, logger: Any, node_id: str | None):
+    def __init__(self, code: str, function: str, context: Any, settings: Settings, logger: Any, node_id: str | None, sandbox_required: bool = False):
         self.code, self.function, self.context = code, function, context
         self.node_id = node_id
+        self.settings = settings
         self.timeout = float(settings.udf_timeout)
         self.memory = int(settings.udf_memory_limit)
         self.logger = logger
+        # Decided before any data is read, so a server that may not run UDFs says so at once. A server
+        # with accounts sets ``udf_sandbox_required`` on the ProcessEnv: bubblewrap, or no UDF at all.
+        self.how = udf_runner.confinement(settings.udf_sandbox, bool(sandbox_required))
 
     def __call__(self, array: xr.DataArray, dtype: Any) -> xr.DataArray:
+        request = {"code": self.code, "function": self.function, "context": self.context, "dtype": None if dtype is None else np.dtype(dtype).str}
+        try:
+            json.dumps(request)
+        except (TypeError, ValueError) as error:
+            raise ProcessParameterInvalid(f"run_udf's 'context' must be JSON data: {error}.") from None
         with _SLOTS, tempfile.TemporaryDirectory(prefix="terracube-udf-") as tmp:
             directory = Path(tmp)
             udf_sandbox.save_array(array, directory, "input")
-            request = {"code": self.code, "function": self.function, "context": self.context, "dtype": None if dtype is None else np.dtype(dtype).str}
-            try:
-                (directory / "request.json").write_text(json.dumps(request), encoding="utf-8")
-            except (TypeError, ValueError) as error:
-                raise ProcessParameterInvalid(f"run_udf's 'context' must be JSON data: {error}.") from None
-            returncode = self._spawn(directory)
-            self._log_output(directory)
-            self._check(directory, returncode)
-            result = udf_sandbox.load_array(directory, "output")
+            outcome = udf_runner.run(directory, request, self.how, self.settings, self.timeout)
+            self._log_output(outcome.log)
+            result = self._result(directory / "answer", outcome)
         if dtype is not None:
             result = result.astype(dtype, copy=False)
         return result
 
-    def _spawn(self, directory: Path) -> int:
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        with open(directory / "output.log", "wb") as log:
-            # -I: no PYTHONPATH, no user site, not the script's folder (processes/ has a math.py).
-            # A new session, so a timeout kills whatever the UDF started, too.
-            child = subprocess.Popen(
-                [sys.executable, "-I", udf_sandbox.__file__, str(directory), str(self.memory)],
-                cwd=directory, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-            try:
-                return child.wait(timeout=self.timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
-                raise UdfError(f"The UDF ran longer than the time limit of {self.timeout:g} s and was stopped (setting udf_timeout).") from None
-
-    def _log_output(self, directory: Path) -> None:
+    def _log_output(self, output: bytes) -> None:
         """What the UDF printed goes to the job's or request's log, as CDSE shows it."""
-        text = (directory / "output.log").read_bytes()[-20_000:].decode("utf-8", "replace").strip()
+        text = output.decode("utf-8", "replace").strip()
         if text and self.logger is not None:
             self.logger.info("UDF output:\n%s", text, extra={"node_id": self.node_id})
 
-    def _check(self, directory: Path, returncode: int) -> None:
-        path = directory / "status.json"
-        status = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    def _result(self, answer: Path, outcome: udf_runner.Outcome) -> xr.DataArray:
+        if outcome.timed_out:
+            raise UdfError(f"The UDF ran longer than the time limit of {self.timeout:g} s and was stopped (setting udf_timeout).")
+        try:
+            status, result = udf_sandbox.read_answer(answer)
+        except (OSError, ValueError, TypeError, KeyError, IndexError) as error:
+            raise UdfError(f"The UDF's answer could not be read: {error}.") from None
         limit = f"{self.memory / 2**30:.3g} GiB"
         if status is None:
-            if returncode < 0:
-                name = signal.Signals(-returncode).name
+            code = outcome.returncode
+            tail = outcome.log[-2000:].decode("utf-8", "replace").strip()
+            if code == -signal.SIGXCPU:
+                raise UdfError(f"The UDF used more than {udf_runner.cpu_seconds(self.timeout)} s of CPU time and was stopped (setting udf_timeout).")
+            if code < 0:
+                name = signal.Signals(-code).name
                 raise UdfError(f"The UDF process ended with signal {name}; a common cause is the memory limit of {limit} (setting udf_memory_limit).")
-            tail = (directory / "output.log").read_bytes()[-2000:].decode("utf-8", "replace").strip()
-            raise UdfError(f"The UDF process ended (exit code {returncode}) without an answer: {tail or 'no output'}")
+            if outcome.confinement == "bubblewrap" and code == 1 and tail.startswith("bwrap:"):
+                raise udf_runner.SandboxUnavailable(f"The UDF sandbox (bubblewrap) did not start: {tail}")
+            raise UdfError(f"The UDF process ended (exit code {code}) without an answer: {tail or 'no output'}")
         if status.get("ok"):
-            return
-        if status["kind"] == "memory":
+            return result
+        if status.get("kind") == "memory":
             raise UdfError(f"The UDF ran out of memory: it may use {limit} (setting udf_memory_limit).")
+        if status.get("kind") == "size":
+            raise UdfError(f"The UDF's result is larger than its output limit of {limit} plus metadata (setting udf_memory_limit).")
         where = f" (line {status['line']} of the UDF: {status['source']})" if status.get("line") else ""
-        raise UdfError(f"The UDF raised {status['type']}: {status['message']}{where}")
+        raise UdfError(f"The UDF raised {status.get('type')}: {status.get('message')}{where}")

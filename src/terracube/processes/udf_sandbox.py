@@ -1,13 +1,22 @@
 """The child side of ``run_udf``: runs one Python UDF in a process of its own.
 
-The server starts ``python -I udf_sandbox.py WORKDIR MEMORY_BYTES`` (a fresh interpreter, not a
-fork of the server's threads), so a UDF that crashes, loops or eats memory takes only this
-process with it. The array travels through files in WORKDIR as ``.npz`` plus JSON, never as a
-pickle: the server reads the UDF's answer with ``allow_pickle=False``, so a UDF cannot run code
-inside the server by crafting its output.
+The server (``udf_runner.py``) starts ``python -I udf_sandbox.py WORKDIR ANSWER_FD``: inside
+bubblewrap where it is present, else as a plain child process. WORKDIR holds what the server
+wrote (``request.json``, the cube as ``input.npz`` plus ``input.json``); this process only reads
+it. The answer goes to the already open file descriptor ANSWER_FD: one JSON line (the status, and
+the result's dimensions and coordinates), then the result's arrays in numpy's ``.npy`` format.
+Nothing travels as a pickle: the server reads the answer with ``allow_pickle=False`` and checks
+every size against the file first, so a UDF cannot run code in the server or make it allocate
+what the answer does not hold.
+
+Before any user code runs, this process sets its resource limits (address space, CPU time, file
+size, and inside bubblewrap the number of processes) and, when bubblewrap had to run as root,
+gives up root for the unprivileged user the request names. Without bubblewrap it first forks:
+the parent stays behind as the UDF's parent, so ``os.getppid()`` is not the server, and as a
+child subreaper it kills whatever the UDF left running.
 
 This file imports nothing from terracube, so that the child starts with numpy, pandas and xarray
-only; the server imports ``save_array``/``load_array`` from here to speak the same format.
+only; the server imports the exchange functions from here to speak the same format.
 """
 
 from __future__ import annotations
@@ -15,13 +24,18 @@ from __future__ import annotations
 import inspect
 import json
 import linecache
+import os
+import signal
 import sys
+import time
 import traceback
 from pathlib import Path
 
 import numpy as np
 
 UDF_FILENAME = "<udf>"
+# The answer's first line (status and metadata) may be at most this long.
+HEADER_LIMIT = 16 * 2**20
 
 
 # --- the exchange format (server and child) ------------------------------------------------
@@ -53,17 +67,16 @@ def _plain(values: np.ndarray, what: str) -> np.ndarray:
     return values
 
 
-def save_array(array, directory: Path, stem: str) -> None:
-    """Write an ``xarray.DataArray`` as ``STEM.npz`` (values and coordinates) and ``STEM.json``."""
+def _parts(array) -> tuple[dict, dict[str, np.ndarray]]:
+    """An ``xarray.DataArray`` as JSON metadata and plain numpy arrays (values, then coordinates)."""
     arrays = {"values": _plain(np.asarray(array.values), "The UDF's result")}
     coords = []
     for index, (name, coord) in enumerate(array.coords.items()):
         arrays[f"coord{index}"] = _plain(np.asarray(coord.values), f"Coordinate '{name}'")
         coords.append({"name": str(name), "dims": [str(d) for d in coord.dims], "attrs": _json_safe(coord.attrs)})
-    np.savez(directory / f"{stem}.npz", **arrays)
     meta = {"dims": [str(d) for d in array.dims], "coords": coords, "attrs": _json_safe(array.attrs),
             "name": array.name if isinstance(array.name, str) else None}
-    (directory / f"{stem}.json").write_text(json.dumps(meta), encoding="utf-8")
+    return meta, arrays
 
 
 def _labels(values: np.ndarray) -> np.ndarray:
@@ -71,13 +84,68 @@ def _labels(values: np.ndarray) -> np.ndarray:
     return values.astype(object) if values.dtype.kind == "U" else values
 
 
-def load_array(directory: Path, stem: str):
+def _assemble(meta: dict, arrays: dict[str, np.ndarray]):
     import xarray as xr
 
+    coords = {c["name"]: xr.Variable(c["dims"], _labels(arrays[f"coord{i}"]), attrs=c["attrs"]) for i, c in enumerate(meta["coords"])}
+    return xr.DataArray(arrays["values"], dims=meta["dims"], coords=coords, attrs=meta["attrs"], name=meta["name"])
+
+
+def save_array(array, directory: Path, stem: str) -> None:
+    """Write an ``xarray.DataArray`` as ``STEM.npz`` (values and coordinates) and ``STEM.json``."""
+    meta, arrays = _parts(array)
+    np.savez(directory / f"{stem}.npz", **arrays)
+    (directory / f"{stem}.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+def load_array(directory: Path, stem: str):
     meta = json.loads((directory / f"{stem}.json").read_text(encoding="utf-8"))
     with np.load(directory / f"{stem}.npz", allow_pickle=False) as stored:
-        coords = {c["name"]: xr.Variable(c["dims"], _labels(stored[f"coord{i}"]), attrs=c["attrs"]) for i, c in enumerate(meta["coords"])}
-        return xr.DataArray(stored["values"], dims=meta["dims"], coords=coords, attrs=meta["attrs"], name=meta["name"])
+        return _assemble(meta, {name: stored[name] for name in stored.files})
+
+
+def write_answer(stream, status: dict, array=None) -> None:
+    """The child's answer: the status as one JSON line, then (when ``ok``) the result's arrays."""
+    header = dict(status)
+    if array is not None:
+        meta, arrays = _parts(array)
+        header.update(meta=meta, arrays=list(arrays))
+    stream.write(json.dumps(header).encode("utf-8") + b"\n")
+    for values in (arrays.values() if array is not None else ()):
+        np.lib.format.write_array(stream, values, allow_pickle=False)
+
+
+def _read_npy(stream, end: int) -> np.ndarray:
+    """One ``.npy`` array from the answer, refused before reading if the file cannot hold it."""
+    start = stream.tell()
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+    else:
+        raise ValueError(f"unexpected .npy version {version}")
+    if dtype.hasobject:
+        raise ValueError("an array of Python objects")
+    if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize > end - stream.tell():
+        raise ValueError("an array larger than the answer holds")
+    stream.seek(start)
+    return np.lib.format.read_array(stream, allow_pickle=False)
+
+
+def read_answer(path: Path) -> tuple[dict | None, object]:
+    """The status and the result (or None) from an answer file; ``(None, None)`` if there is none."""
+    end = path.stat().st_size if path.is_file() else 0
+    if end == 0:
+        return None, None
+    with open(path, "rb") as stream:
+        header = json.loads(stream.readline(HEADER_LIMIT))
+        if not isinstance(header, dict):
+            raise TypeError("its first line is not a status")
+        if not header.get("ok"):
+            return header, None
+        arrays = {name: _read_npy(stream, end) for name in header["arrays"]}
+        return header, _assemble(header["meta"], arrays)
 
 
 # --- running the UDF (child only) -----------------------------------------------------------
@@ -145,8 +213,7 @@ def _udf_line(error: BaseException, code: str) -> dict:
     return {"line": line, "source": lines[line - 1].strip() if 0 < line <= len(lines) else ""}
 
 
-def run(directory: Path) -> dict:
-    request = json.loads((directory / "request.json").read_text(encoding="utf-8"))
+def run(request: dict, cube) -> tuple[dict, object]:
     code = request["code"]
     try:
         # A linecache entry lets tracebacks printed by the UDF itself show its own lines.
@@ -154,31 +221,129 @@ def run(directory: Path) -> dict:
         namespace = {"__name__": "__udf__"}
         exec(compile(code, UDF_FILENAME, "exec"), namespace)  # noqa: S102 - running the UDF is what this process is for
         function = namespace[request["function"]]
-        cube = load_array(directory, "input")
         if request["function"] == "apply_timeseries":
             result = _apply_timeseries(function, cube, request["context"], request["dtype"])
         else:
             result = _apply_datacube(function, cube, request["context"])
-        save_array(result, directory, "output")
-        return {"ok": True}
+        return {"ok": True}, result
     except MemoryError:
-        return {"ok": False, "kind": "memory"}
+        return {"ok": False, "kind": "memory"}, None
     except BaseException as error:  # noqa: BLE001 - the UDF's own errors (even SystemExit) go back as data
-        return {"ok": False, "kind": "error", "type": type(error).__name__, "message": str(error), **_udf_line(error, code)}
+        return {"ok": False, "kind": "error", "type": type(error).__name__, "message": str(error), **_udf_line(error, code)}, None
+
+
+# --- confinement steps (child only) ---------------------------------------------------------
+
+
+def _children() -> list[int]:
+    mine, found = os.getpid(), []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as stat:
+                    # The parent pid is the second field after the command name, which may hold spaces.
+                    if int(stat.read().rsplit(b")", 1)[1].split()[1]) == mine:
+                        found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def _supervise() -> None:
+    """Without bubblewrap: fork, run the UDF in the child, and stay as its parent and subreaper.
+
+    ``os.getppid()`` in the UDF is then this process, not the server; and every process the UDF
+    starts (in a new session, too) is re-parented here when its parent ends, and killed at the end.
+    """
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    udf = os.fork()
+    if udf == 0:
+        return
+    _, status = os.waitpid(udf, 0)
+    for _ in range(10_000):  # until no descendant is left (a fork bomb takes some rounds)
+        children = _children()
+        if not children:
+            break
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        while True:
+            try:
+                if os.waitpid(-1, os.WNOHANG) == (0, 0):
+                    time.sleep(0.001)
+                    break
+            except ChildProcessError:
+                break
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:  # end the way the UDF's process ended, so the server reads the same signal
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    os._exit(code)
+
+
+def _drop_root(uid: int | None) -> None:
+    """Inside bubblewrap run as root: become the unprivileged user (which also clears every capability)."""
+    if uid is None or os.getuid() != 0:
+        return
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    if 0 in os.getresuid():
+        raise SystemExit("the UDF sandbox could not give up root rights")
+
+
+def _set_limits(limits: dict) -> None:
+    import resource
+
+    def limit(kind: int, soft: int, hard: int | None = None) -> None:
+        resource.setrlimit(kind, (soft, soft if hard is None else hard))
+
+    limit(resource.RLIMIT_CORE, 0)
+    if limits.get("cpu"):  # SIGXCPU at the limit, SIGKILL a second later
+        limit(resource.RLIMIT_CPU, limits["cpu"], limits["cpu"] + 1)
+    if limits.get("file_size"):
+        limit(resource.RLIMIT_FSIZE, limits["file_size"])
+    if limits.get("processes"):
+        limit(resource.RLIMIT_NPROC, limits["processes"])
+    if limits.get("memory"):
+        limit(resource.RLIMIT_AS, limits["memory"])
 
 
 def main(argv: list[str]) -> int:
-    directory, memory = Path(argv[1]), int(argv[2])
-    # The libraries a UDF uses are imported before the limit, so the limit is the UDF's own budget.
+    directory, answer_fd = Path(argv[1]), int(argv[2])
+    request = json.loads((directory / "request.json").read_text(encoding="utf-8"))
+    if request.get("supervise"):
+        _supervise()
+    # The libraries a UDF uses are imported before the limits, so the limits are the UDF's own budget.
     import pandas  # noqa: F401
     import xarray  # noqa: F401
 
-    if memory > 0:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    status = run(directory)
-    (directory / "status.json").write_text(json.dumps(status), encoding="utf-8")
+    cube = load_array(directory, "input")
+    _drop_root(request.get("uid"))
+    _set_limits(request.get("limits", {}))
+    ours = os.getpid()
+    status, result = run(request, cube)
+    if os.getpid() != ours:  # a process the UDF forked got here too: only the UDF's own answers
+        os._exit(0)
+    with os.fdopen(answer_fd, "wb", buffering=0) as answer:  # unbuffered: nothing pending when it is redone
+        try:
+            write_answer(answer, status, result)
+        except MemoryError:
+            answer.seek(0)
+            answer.truncate()
+            write_answer(answer, {"ok": False, "kind": "memory"})
+        except OSError:  # EFBIG: the answer is larger than the file size limit (Python ignores SIGXFSZ)
+            answer.seek(0)
+            answer.truncate()
+            write_answer(answer, {"ok": False, "kind": "size"})
+        except (TypeError, ValueError) as error:
+            answer.seek(0)
+            answer.truncate()
+            write_answer(answer, {"ok": False, "kind": "error", "type": type(error).__name__, "message": str(error)})
     return 0
 
 
