@@ -119,7 +119,19 @@ def udf_error(code: str, settings: Settings, context: dict | None = None) -> Ope
 
 
 def descendants() -> list[psutil.Process]:
-    return psutil.Process().children(recursive=True)
+    """This test process's children, less those other tests' session fixtures started (live servers)."""
+    return [child for child in psutil.Process().children(recursive=True) if child.pid not in _FIXTURE_PIDS]
+
+
+_FIXTURE_PIDS: set[int] = set()
+
+
+@pytest.fixture(autouse=True)
+def _children_of_other_fixtures():
+    """Servers started by session fixtures before this test are not the UDF's leftovers."""
+    _FIXTURE_PIDS.clear()
+    _FIXTURE_PIDS.update(child.pid for child in psutil.Process().children(recursive=True))
+    yield
 
 
 def processes_with(marker: str) -> list[psutil.Process]:
