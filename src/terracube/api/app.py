@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.datastructures import Headers
 from starlette.responses import Response
@@ -15,6 +15,7 @@ from starlette.responses import Response
 from terracube import __version__
 from terracube.api import auth, capabilities, collections, files, jobs, process_graphs, processes, processing
 from terracube.api.errors import install_error_handlers
+from terracube.auth import access, announce_mode, oidc
 from terracube.settings import Settings, get_settings
 
 # The headers a browser client (the openEO Web Editor, the JS client) must be able to read.
@@ -36,11 +37,17 @@ class OpenEOCORSMiddleware(CORSMiddleware):
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = FastAPI(title=settings.title, version=__version__, description="A self-hostable openEO backend (openEO API 1.2.0).")
+    # Every route checks who is asking, unless auth/access.py lists it as public.
+    app = FastAPI(
+        title=settings.title, version=__version__, description="A self-hostable openEO backend (openEO API 1.2.0).",
+        dependencies=[Depends(access.authenticate)],
+    )
     app.state.settings = settings
     app.state.catalog = None  # created on first use: see terracube.api.deps.app_catalog
     for module in ROUTERS:
         app.include_router(module.router)
+    app.include_router(oidc.router)  # the built-in OpenID Connect issuer, under /oidc
+    announce_mode(settings)
     jobs.install(app)  # the /jobs routes, and the job service started with the app's lifespan
     install_error_handlers(app)
     # Added last, so it is the outermost middleware and every answer (errors included) carries CORS headers.
