@@ -51,7 +51,7 @@ class KeyRing:
         self.directory = Path(directory)
         self.keep_seconds = keep_seconds
         self._keys: list[SigningKey] = []
-        self._key_set: KeySet | None = None
+        self._key_set: tuple[float, KeySet] | None = None
         self._seen: float | None = None
         self._looked = 0.0
         self._lock = threading.Lock()
@@ -108,6 +108,11 @@ class KeyRing:
                 mtime = self._mtime()
             self._keys, self._seen, self._key_set = keys, mtime, None
 
+    def entries(self) -> list[SigningKey]:
+        """Every key in the folder, oldest first."""
+        self._load()
+        return list(self._keys)
+
     def current(self) -> SigningKey:
         """The key that signs now: the newest one not retired."""
         self._load()
@@ -124,9 +129,11 @@ class KeyRing:
         self._load()
         if kid is not None and kid not in {entry.kid for entry in self._keys}:
             self._load(force=time.monotonic() - self._looked > 0.1)
-        if self._key_set is None:
-            self._key_set = KeySet([entry.key for entry in self.accepted()])
-        return self._key_set
+        cached = self._key_set
+        if cached is None or time.monotonic() - cached[0] > LOOK_INTERVAL:
+            # Rebuilt now and then, as retired keys reach the end of their grace.
+            cached = self._key_set = (time.monotonic(), KeySet([entry.key for entry in self.accepted()]))
+        return cached[1]
 
     def jwks(self) -> dict:
         """The public keys as a JWK Set, for ``/oidc/jwks``."""

@@ -10,7 +10,7 @@ issuer's routes must be. Work that touches the database runs in the thread pool.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from authlib.oauth2.rfc6749.errors import InsecureTransportError, OAuth2Error
 from fastapi import APIRouter, Request
@@ -22,9 +22,27 @@ from terracube.auth.issuer import DEFAULT_CLIENT_ID, DEVICE_CODE, SCOPES, Contex
 from terracube.auth.keys import ALGORITHM
 from terracube.auth.service import ISSUER_PATH, auth_service
 from terracube.auth.tokens import TokenRejected
+from terracube.auth.user import LOCAL_USER
 
 router = APIRouter(prefix=ISSUER_PATH, include_in_schema=False)
 CREDENTIAL_FIELDS = ("name", "password", "decision")
+MAX_FORM_BYTES = 64 * 1024
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body (all OAuth requests and HTML forms send), first value of each field."""
+    if request.method != "POST":
+        return {}
+    cached = getattr(request.state, "oauth_form", None)
+    if cached is None:
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            body = b""
+        cached = {}
+        for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+            cached.setdefault(key, value)
+        request.state.oauth_form = cached
+    return cached
 
 
 def context(request: Request) -> Context:
@@ -34,8 +52,8 @@ def context(request: Request) -> Context:
 
 async def oauth_request(request: Request, ctx: Context, drop: tuple[str, ...] = ()) -> FormRequest:
     """The request as authlib reads it; its URL is the public one when ``TERRACUBE_PUBLIC_URL`` is set."""
-    form = await request.form() if request.method == "POST" else {}
-    fields = {key: value for key, value in form.items() if isinstance(value, str) and key not in drop}
+    form = await read_form(request)
+    fields = {key: value for key, value in form.items() if key not in drop}
     uri = ctx.base_url + request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return FormRequest(request.method, uri, request.headers, dict(request.query_params), fields)
 
@@ -113,13 +131,15 @@ def userinfo(request: Request) -> Response:
 @router.get("/device")
 def device_form(request: Request, user_code: str = "") -> Response:
     title = request.app.state.settings.title
+    if auth_service(request.app).no_login_needed():
+        return pages.nothing_to_approve(title)
     return pages.device_page(title, request.url.path, user_code=user_code)
 
 
 @router.post("/device")
 async def device_decision(request: Request) -> Response:
-    form = await request.form()
-    values = {key: str(form.get(key) or "") for key in ("user_code", "name", "password", "decision")}
+    form = await read_form(request)
+    values = {key: form.get(key, "") for key in ("user_code", "name", "password", "decision")}
     return await run_in_threadpool(_decide_device, request, values)
 
 
@@ -151,8 +171,8 @@ async def authorize(request: Request) -> Response:
         oauth = await oauth_request(request, ctx, drop=CREDENTIAL_FIELDS)
     except InsecureTransportError as error:
         return pages.error_page(f"{error.description} Serve terracube over HTTPS (a reverse proxy) to log in from other machines.")
-    form = await request.form() if request.method == "POST" else {}
-    answer = {key: str(form.get(key) or "") for key in CREDENTIAL_FIELDS}
+    form = await read_form(request)
+    answer = {key: form.get(key, "") for key in CREDENTIAL_FIELDS}
     return await run_in_threadpool(_authorize, request, ctx, oauth, answer)
 
 
@@ -165,8 +185,6 @@ def _authorize(request: Request, ctx: Context, oauth: FormRequest, answer: dict[
             return issuer.handle_error_response(oauth, error)
         return pages.error_page(f"The login request is not valid: {error.description or error.error}.")
     if service.no_login_needed():
-        from terracube.auth.user import LOCAL_USER
-
         return issuer.create_authorization_response(oauth, grant_user=LOCAL_USER, grant=grant)
     if request.method == "GET":
         return _authorize_page(request, ctx, oauth)

@@ -76,5 +76,9 @@ def done_page(title: str, approved: bool) -> HTMLResponse:
     return page("Denied", "<p>The request was denied; the program gets no access. You can close this page.</p>")
 
 
+def nothing_to_approve(title: str) -> HTMLResponse:
+    return page("Nothing to approve", f"<p>{escape(title)} has no accounts (laptop mode): it approves every login by itself. Go back to your program.</p>")
+
+
 def error_page(message: str, status: int = 400) -> HTMLResponse:
     return page("Cannot log in", _error(message), status)
