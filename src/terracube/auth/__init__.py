@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from terracube.auth.service import Mode, auth_service
+from terracube.auth.modes import Mode
 from terracube.auth.user import LOCAL_USER, User
 
 log = logging.getLogger("terracube.auth")
@@ -34,6 +34,8 @@ def auth_mode(app: Any) -> Mode:
 
     Answered from memory; at most every two seconds it asks the database whether accounts exist.
     """
+    from terracube.auth.service import auth_service  # the stores and keys load on first need
+
     return auth_service(app).mode()
 
 

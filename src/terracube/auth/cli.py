@@ -15,7 +15,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from terracube.auth.store import AccountError, AuthStore
 from terracube.settings import get_settings
 
 users_app = typer.Typer(help="Accounts: add, list, change passwords, remove.", no_args_is_help=True)
@@ -32,8 +31,17 @@ def register(app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
 
 
-def _store() -> AuthStore:
+def _store():
+    # Imported here: ``terracube serve`` and ``run`` should not pay for the accounts' modules at every start.
+    from terracube.auth.store import AuthStore
+
     return AuthStore.open(get_settings())
+
+
+def _account_error() -> type[Exception]:
+    from terracube.auth.store import AccountError
+
+    return AccountError
 
 
 def _fail(message: str) -> None:
@@ -64,7 +72,7 @@ def users_add(
     store = _store()
     try:
         user = store.add_user(name, read_password(), admin=admin, owns_local_data=owns_local_data)
-    except AccountError as error:
+    except _account_error() as error:
         _fail(str(error))
     finally:
         store.close()
@@ -95,7 +103,7 @@ def users_passwd(name: str = typer.Argument(..., help="The login name.")) -> Non
     store = _store()
     try:
         store.set_password(name, read_password("New password"))
-    except AccountError as error:
+    except _account_error() as error:
         _fail(str(error))
     finally:
         store.close()
@@ -114,7 +122,7 @@ def users_remove(
     store = _store()
     try:
         user_id = store.remove_user(name)
-    except AccountError as error:
+    except _account_error() as error:
         _fail(str(error))
     finally:
         store.close()
@@ -136,7 +144,7 @@ def clients_add(
     store = _store()
     try:
         client_id, secret = store.add_client(name, user)
-    except AccountError as error:
+    except _account_error() as error:
         _fail(str(error))
     finally:
         store.close()
@@ -168,7 +176,7 @@ def clients_remove(client_id: str = typer.Argument(..., help="The client id.")) 
     store = _store()
     try:
         store.remove_client(client_id)
-    except AccountError as error:
+    except _account_error() as error:
         _fail(str(error))
     finally:
         store.close()
@@ -198,9 +206,8 @@ def keys_list() -> None:
     ring = key_ring(get_settings())
     accepted = {entry.kid for entry in ring.accepted()}
     current = ring.current().kid
-    table = Table("key id", "created", "state")
+    # Plain lines, not a table: key ids are long, and scripts read this.
     for entry in ring.entries():
         state = "signs" if entry.kid == current else ("verifies" if entry.kid in accepted else "expired")
         created = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(entry.created))
-        table.add_row(entry.kid, created, state)
-    out.print(table)
+        out.print(f"{entry.kid}  {created}  {state}", soft_wrap=True)

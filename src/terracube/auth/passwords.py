@@ -18,8 +18,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 MIN_PASSWORD_LENGTH = 8
 
 _hasher = PasswordHasher()
-# Verified when the user name is unknown, so an answer takes as long either way.
-_UNKNOWN = _hasher.hash(secrets.token_urlsafe(16))
+_unknown: list[str] = []
+
+
+def _unknown_hash() -> str:
+    """Verified when the user name is unknown, so an answer takes as long either way (made on first need)."""
+    if not _unknown:
+        _unknown.append(_hasher.hash(secrets.token_urlsafe(16)))
+    return _unknown[0]
 
 
 def hash_password(password: str) -> str:
@@ -29,7 +35,7 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True if ``password`` matches; a missing hash (no account) costs the same time and fails."""
     try:
-        return _hasher.verify(password_hash or _UNKNOWN, password) and password_hash is not None
+        return _hasher.verify(password_hash or _unknown_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

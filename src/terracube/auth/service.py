@@ -14,7 +14,6 @@ The modes (docs/auth.md):
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 import time
@@ -25,6 +24,7 @@ from urllib.parse import urlsplit
 from terracube.auth.errors import AuthenticationRequired, AuthenticationSchemeInvalid, TokenInvalid
 from terracube.auth.grants import GrantStore
 from terracube.auth.keys import KeyRing
+from terracube.auth.modes import Mode
 from terracube.auth.store import AuthStore, user_of
 from terracube.auth.tokens import LEEWAY, TokenRejected, Tokens
 from terracube.auth.user import LOCAL_USER, User
@@ -35,12 +35,6 @@ PROVIDER_ID = "terracube"  # the built-in issuer's id in /credentials/oidc and i
 ISSUER_PATH = "/oidc"
 MODE_SECONDS = 2.0  # how long "are there accounts?" is answered from memory
 USER_SECONDS = 5.0  # how long an account looked up for a token is reused (a removed user is refused after that)
-
-
-class Mode(str, enum.Enum):
-    LAPTOP = "laptop"
-    ACCOUNTS = "accounts"
-    OPEN = "open"
 
 
 def keys_dir(settings: Any) -> Path:
