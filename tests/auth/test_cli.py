@@ -148,8 +148,12 @@ def test_the_store_on_postgresql(postgres_url, tmp_path):
     client_id, _ = store.add_client("ci", "alice")
     grants = GrantStore(store.sessions)
     first = grants.issue_refresh_token(alice, "terracube-public", "openid offline_access", 600)
-    assert grants.use_refresh_token(first).user_id == alice.user_id
-    assert grants.use_refresh_token(first) is None  # reused: refused
+    row = grants.use_refresh_token(first)
+    assert row.user_id == alice.user_id
+    second = grants.issue_refresh_token(alice, "terracube-public", "openid offline_access", 600, parent=row)
+    assert grants.use_refresh_token(second) is not None
+    assert grants.use_refresh_token(first) is None  # its successor was used: a copy, refused
+    assert grants.use_refresh_token(second) is None  # and the family with it
     store.remove_user("alice")
     assert store.client(client_id) is None and store.count_users() == 0
     store.close()

@@ -101,16 +101,23 @@ def test_device_flow_denied_unknown_and_with_pkce(accounts):
     assert unsupported.status_code == 400 and unsupported.json()["error"] == "invalid_request"
 
 
-def test_refresh_tokens_rotate_and_a_reused_one_revokes_its_family(accounts):
+def test_refresh_tokens_rotate_and_a_copied_one_revokes_its_family(accounts):
     first = device_tokens(accounts)["refresh_token"]
     second = refresh(accounts, first)
     assert second.status_code == 200, second.text
-    second = second.json()
-    assert second["refresh_token"] != first and accounts.get("/me", headers=bearer(second["access_token"])).status_code == 200
-    # The first one again: somebody copied it. It fails, and so does the whole family from now on.
-    reused = refresh(accounts, first)
-    assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
-    assert refresh(accounts, second["refresh_token"]).json()["error"] == "invalid_grant"
+    second = second.json()["refresh_token"]
+    assert second != first
+    # The official client renews a running session with the token it started with, while the new one
+    # waits in its store for the next session: until that one is used, the first still works.
+    third = refresh(accounts, first)
+    assert third.status_code == 200 and accounts.get("/me", headers=bearer(third.json()["access_token"])).status_code == 200
+    fourth = refresh(accounts, second)  # the next session
+    assert fourth.status_code == 200
+    # Now the first one again: its successor was used, so it was copied. It fails, and so does the whole family.
+    copied = refresh(accounts, first)
+    assert copied.status_code == 400 and copied.json()["error"] == "invalid_grant"
+    for token in (second, third.json()["refresh_token"], fourth.json()["refresh_token"]):
+        assert refresh(accounts, token).json()["error"] == "invalid_grant"
     # Another login of the same user is another family, untouched.
     other = device_tokens(accounts)["refresh_token"]
     assert refresh(accounts, other).status_code == 200

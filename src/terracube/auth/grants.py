@@ -4,9 +4,12 @@ All of it lives in the database, not in memory, so any of several API servers ca
 request of a login (a device flow's poll, a refresh). Every one-time secret is taken with a
 conditional update or delete, so two requests racing for it cannot both win.
 
-Refresh tokens rotate: each use marks the token used and issues a new one of the same family. A
-used token shown again means it was copied, so the whole family is revoked (OAuth 2.0 Security
-Best Current Practice, RFC 9700 4.14.2) and whoever holds it must log in again.
+Refresh tokens rotate: each use issues a new one of the same family (one login). A token that was
+used stays usable only until a token issued from it has been used in turn; shown again after
+that, it was copied, and the whole family is revoked (OAuth 2.0 Security Best Current Practice,
+RFC 9700 4.14.2): whoever holds any of its tokens must log in again. The grace before that is
+what the official openEO Python client needs: it stores the new refresh token for the next
+session but keeps renewing the running session's access token with the token it started with.
 """
 
 from __future__ import annotations
@@ -40,10 +43,14 @@ class GrantStore:
         self.sessions = sessions
 
     # --- refresh tokens --------------------------------------------------------------------
-    def issue_refresh_token(self, user: User, client_id: str, scope: str | None, lifetime: int, family: str | None = None) -> str:
+    def issue_refresh_token(
+        self, user: User, client_id: str, scope: str | None, lifetime: int, parent: RefreshToken | None = None
+    ) -> str:
+        """A new refresh token: of a new family, or (``parent`` given) of the family of the token it replaces."""
         token, now = new_secret(), utcnow()
         row = RefreshToken(
-            token_hash=digest(token), family=family or secrets.token_hex(16), user_id=user.user_id, client_id=client_id,
+            token_hash=digest(token), family=parent.family if parent is not None else secrets.token_hex(16),
+            parent=parent.token_hash if parent is not None else None, user_id=user.user_id, client_id=client_id,
             scope=scope, local=user.local, issued=now, expires=now + timedelta(seconds=lifetime), revoked=False,
         )
         with self.sessions.begin() as session:
@@ -51,21 +58,25 @@ class GrantStore:
         return token
 
     def use_refresh_token(self, token: str) -> RefreshToken | None:
-        """The token's record if it may be exchanged now (and it is marked used), else None."""
+        """The token's record if it may be exchanged now (it is marked used), else None; a copied token revokes its family."""
         token_hash, now = digest(token), utcnow()
         with self.sessions.begin() as session:
             row = session.get(RefreshToken, token_hash)
             if row is None or row.revoked or row.expires <= now:
                 return None
-            taken = session.execute(
+            first_use = session.execute(
                 update(RefreshToken).where(RefreshToken.token_hash == token_hash, RefreshToken.used.is_(None)).values(used=now)
             ).rowcount == 1
-            if not taken:
-                session.execute(update(RefreshToken).where(RefreshToken.family == row.family).values(revoked=True))
-        if not taken:
-            log.warning("a used refresh token of user %s (client %s) was shown again: its whole family is revoked", row.user_id, row.client_id)
-            return None
-        return row
+            if first_use:
+                return row
+            successor_used = session.scalar(
+                select(RefreshToken.token_hash).where(RefreshToken.parent == token_hash, RefreshToken.used.is_not(None)).limit(1)
+            )
+            if successor_used is None:
+                return row  # used before, but what it gave was never used: the same holder asking again
+            session.execute(update(RefreshToken).where(RefreshToken.family == row.family).values(revoked=True))
+        log.warning("a replaced refresh token of user %s (client %s) was shown again: its whole family is revoked", row.user_id, row.client_id)
+        return None
 
     def revoke_family(self, family: str) -> None:
         with self.sessions.begin() as session:

@@ -188,10 +188,10 @@ class Issuer(AuthorizationServer):
         if "refresh_token" not in token:
             return
         previous = request.refresh_token  # a refresh grant: the new token joins the old one's family
-        family = previous.family if previous is not None else None
         user = request.user or request.client.owner
         refresh = self.context.grants.issue_refresh_token(
-            user, request.client.client_id, token.get("scope"), self.context.settings.refresh_token_lifetime, family
+            user, request.client.client_id, token.get("scope"), self.context.settings.refresh_token_lifetime,
+            parent=previous.row if previous is not None else None,
         )
         token["refresh_token"] = refresh
         token["refresh_expires_in"] = self.context.settings.refresh_token_lifetime
@@ -330,10 +330,6 @@ class RefreshTokenGrant(oauth_grants.RefreshTokenGrant):
 @dataclass
 class RefreshRecord:
     row: Any
-
-    @property
-    def family(self) -> str:
-        return self.row.family
 
     def check_client(self, client: Client) -> bool:
         return self.row.client_id == client.get_client_id()

@@ -52,13 +52,15 @@ class Client(Base):
 
 
 class RefreshToken(Base):
-    """One refresh token; each use replaces it by a new one of the same family (rotation)."""
+    """One refresh token; each use gives a new one of the same family (rotation), see ``grants.py``."""
 
     __tablename__ = "refresh_tokens"
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     # Every token descending from one login: a used token shown again revokes all of them.
     family: Mapped[str] = mapped_column(String(64), index=True)
+    # The token this one was exchanged for (None for the first of a family).
+    parent: Mapped[str | None] = mapped_column(String(64), index=True)
     user_id: Mapped[str] = mapped_column(String(64), index=True)
     client_id: Mapped[str] = mapped_column(String(64))
     scope: Mapped[str | None] = mapped_column(Text)

@@ -50,6 +50,7 @@ def upgrade() -> None:
         "refresh_tokens",
         sa.Column("token_hash", sa.String(64), primary_key=True),
         sa.Column("family", sa.String(64), nullable=False, index=True),
+        sa.Column("parent", sa.String(64), nullable=True, index=True),
         sa.Column("user_id", sa.String(64), nullable=False, index=True),
         sa.Column("client_id", sa.String(64), nullable=False),
         sa.Column("scope", sa.Text(), nullable=True),
