@@ -55,7 +55,7 @@ async def basic_credentials(request: Request) -> JSONResponse:
     service = auth_service(request.app)
 
     def login() -> str:
-        user = service.check_password(name, password)
+        user = service.check_password(name, password, origin=request.client.host if request.client else "")
         if user is None:
             raise CredentialsInvalid("Wrong user name or password.")
         lifetime = service.settings.basic_token_lifetime

@@ -58,6 +58,10 @@ async def oauth_request(request: Request, ctx: Context, drop: tuple[str, ...] = 
     return FormRequest(request.method, uri, request.headers, dict(request.query_params), fields)
 
 
+def client_host(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
 def oauth_error(error: OAuth2Error) -> JSONResponse:
     return JSONResponse(dict(error.get_body()), status_code=error.status_code, headers={"Cache-Control": "no-store"})
 
@@ -155,7 +159,7 @@ def _decide_device(request: Request, values: dict[str, str]) -> Response:
     if values["decision"] != "approve":
         grants.decide(user_code, None)
         return pages.done_page(title, approved=False)
-    user = service.check_password(values["name"], values["password"])
+    user = service.check_password(values["name"], values["password"], origin=client_host(request))
     if user is None:
         return again("Wrong user name or password.", 403)
     if not grants.decide(user_code, user):
@@ -190,7 +194,7 @@ def _authorize(request: Request, ctx: Context, oauth: FormRequest, answer: dict[
         return _authorize_page(request, ctx, oauth)
     if answer["decision"] != "approve":
         return issuer.create_authorization_response(oauth, grant_user=None, grant=grant)
-    user = service.check_password(answer["name"], answer["password"])
+    user = service.check_password(answer["name"], answer["password"], origin=client_host(request))
     if user is None:
         return _authorize_page(request, ctx, oauth, name=answer["name"], error="Wrong user name or password.", status=403)
     return issuer.create_authorization_response(oauth, grant_user=user, grant=grant)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
+import threading
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -19,6 +21,9 @@ MIN_PASSWORD_LENGTH = 8
 
 _hasher = PasswordHasher()
 _unknown: list[str] = []
+# Each Argon2 run takes 64 MiB and tens of milliseconds on purpose: a flood of login attempts
+# waits here instead of taking the server's memory.
+_slots = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 
 
 def _unknown_hash() -> str:
@@ -29,15 +34,18 @@ def _unknown_hash() -> str:
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _slots:
+        return _hasher.hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True if ``password`` matches; a missing hash (no account) costs the same time and fails."""
-    try:
-        return _hasher.verify(password_hash or _unknown_hash(), password) and password_hash is not None
-    except (VerificationError, InvalidHashError):
-        return False
+    expected = password_hash or _unknown_hash()
+    with _slots:
+        try:
+            return _hasher.verify(expected, password) and password_hash is not None
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 def needs_rehash(password_hash: str) -> bool:

@@ -120,10 +120,14 @@ class AuthService:
             return LOCAL_USER if self.no_login_needed() else None
         return self._account(user_id)[0] if user_id else None
 
-    def check_password(self, name: str, password: str) -> User | None:
+    def check_password(self, name: str, password: str, origin: str = "") -> User | None:
+        """The user with this name and password (the local user, in laptop mode), or None; failures are logged."""
         if self.no_login_needed():
             return LOCAL_USER
-        return self.store.check_password(name, password)
+        user = self.store.check_password(name, password)
+        if user is None:
+            log.warning("failed login for user name %r%s", name[:64], f" from {origin}" if origin else "")
+        return user
 
     # --- the check of every request --------------------------------------------------------
     def identify(self, authorization: str | None, issuer: str) -> User:
