@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from terracube.auth.cli import register as register_auth_commands
 from terracube.settings import get_settings
 
 app = typer.Typer(help="terracube: a self-hostable openEO backend.", no_args_is_help=True, add_completion=False)
@@ -43,12 +44,24 @@ def serve(
     """Start the openEO API server."""
     import uvicorn
 
+    from terracube.auth import OPEN_WARNING
+    from terracube.auth.serving import serve_refusal
+
     settings = get_settings()
-    build_sample_archive()
     host = host or settings.host
     port = port or settings.port
+    refusal = serve_refusal(settings, host)
+    if refusal:
+        console.print(f"[red]{refusal}[/red]")
+        raise typer.Exit(2)
+    if settings.auth == "none":
+        console.print(f"[bold red]WARNING[/bold red]: {OPEN_WARNING}")
+    build_sample_archive()
     console.print(f"terracube serving openEO API 1.2.0 at [bold]http://{host}:{port}[/bold]  (data: {settings.data_dir})")
     uvicorn.run("terracube.api.app:create_app", factory=True, host=host, port=port, log_level="info")
+
+
+register_auth_commands(app)  # terracube users / clients / keys (terracube.auth.cli)
 
 
 @app.command("build-archive")

@@ -80,6 +80,21 @@ class Settings(BaseSettings):
     # The operator's other OpenID Connect providers, as [[oidc_providers]] tables (docs/auth.md#other-issuers).
     oidc_providers: ExternalProviders = Field(default_factory=list)
 
+    # Accounts and login (docs/auth.md). "auto": laptop mode (one local user, no login) until the
+    # first account exists, then accounts mode; "required": accounts mode always; "none": open to
+    # everyone as the local user, on purpose (logged loudly at every start).
+    auth: Literal["auto", "required", "none"] = "auto"
+    # The server's URL as its users reach it (behind a proxy, say); the built-in issuer is
+    # <public_url>/oidc. Default: the URL of each request.
+    public_url: str | None = None
+    access_token_lifetime: int = Field(default=3600, ge=60)  # seconds an OIDC access token is valid
+    basic_token_lifetime: int = Field(default=3600, ge=60)  # seconds a /credentials/basic token is valid
+    refresh_token_lifetime: int = Field(default=30 * 24 * 3600, ge=300)  # seconds a refresh token is valid unused
+    device_code_lifetime: int = Field(default=600, ge=60)  # seconds to enter a device flow's user code
+    # Where the default public client may send authorization codes, besides this server's own
+    # pages and loopback addresses (RFC 8252): browser clients such as the openEO Web Editor.
+    auth_redirect_urls: list[str] = Field(default_factory=lambda: ["https://editor.openeo.org/"])
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.datastructures import Headers
 from starlette.responses import Response
@@ -16,6 +16,7 @@ from terracube import __version__
 from terracube.api import auth, capabilities, collections, files, jobs, process_graphs, processes, processing
 from terracube.api.errors import install_error_handlers
 from terracube.api.guard import JsonBodies, WebGuard
+from terracube.auth import access, announce_mode, is_laptop_mode, oidc
 from terracube.settings import Settings, get_settings
 
 # The headers a browser client (the openEO Web Editor, the JS client) must be able to read.
@@ -37,11 +38,17 @@ class OpenEOCORSMiddleware(CORSMiddleware):
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = FastAPI(title=settings.title, version=__version__, description="A self-hostable openEO backend (openEO API 1.2.0).")
+    # Every route checks who is asking, unless auth/access.py lists it as public.
+    app = FastAPI(
+        title=settings.title, version=__version__, description="A self-hostable openEO backend (openEO API 1.2.0).",
+        dependencies=[Depends(access.authenticate)],
+    )
     app.state.settings = settings
     app.state.catalog = None  # created on first use: see terracube.api.deps.app_catalog
     for module in ROUTERS:
         app.include_router(module.router)
+    app.include_router(oidc.router)  # the built-in OpenID Connect issuer, under /oidc
+    announce_mode(settings)
     jobs.install(app)  # the /jobs routes, and the job service started with the app's lifespan
     install_error_handlers(app)
     app.add_middleware(JsonBodies)  # inside CORS, so a browser client can read its 415
@@ -54,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["*"],  # mirrors what the browser asks for, Authorization included
         expose_headers=EXPOSED_HEADERS,
     )
-    # Outermost: a page that may not call this server gets no CORS answer either. Whether the server
-    # is in laptop mode is the auth room's decision; until accounts exist, it always is.
-    app.add_middleware(WebGuard, laptop_mode=lambda: True, allowed_origins=settings.allowed_origins)
+    # Outermost: a page that may not call this server gets no CORS answer either. The guard holds
+    # in laptop mode only (auth/): with accounts, every request carries its user's bearer token.
+    app.add_middleware(WebGuard, laptop_mode=lambda: is_laptop_mode(app), allowed_origins=settings.allowed_origins)
     return app

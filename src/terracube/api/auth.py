@@ -1,46 +1,33 @@
-"""Who is asking. Anonymous use is allowed on a local server; accounts come with a later issue.
+"""Who is asking: ``/credentials/basic``, ``/credentials/oidc``, ``/me``, and the ``current_user`` dependency.
 
-Every user-scoped route takes the ``current_user`` dependency, so enforcing authentication later
-changes this module only. Today a bearer token is accepted and ignored (the Python client sends
-``Bearer basic//<token>`` after ``authenticate_basic()``), and ``GET /credentials/basic`` hands a
-token to any user name and password.
+The work is the auth room's (``terracube.auth``): accounts, the built-in OpenID Connect issuer,
+token checks. In laptop mode (no accounts) everyone is the local user and any login succeeds;
+in accounts mode ``GET /credentials/basic`` checks the password and answers with a short-lived
+access token of the built-in issuer, which the client sends back as ``Bearer basic//TOKEN``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import secrets
-from dataclasses import dataclass
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+
+from terracube.auth.access import current_user
+from terracube.auth.errors import CredentialsInvalid
+from terracube.auth.issuer import DEFAULT_CLIENT_GRANTS, DEFAULT_CLIENT_ID
+from terracube.auth.service import PROVIDER_ID, auth_service
+from terracube.auth.user import LOCAL_USER, User
 
 router = APIRouter(tags=["account"])
 
-BASIC_PREFIX = "basic//"
+ANONYMOUS = LOCAL_USER  # the name earlier code used for the local user
+BASIC_CLIENT_ID = "basic"  # what a /credentials/basic token names as its client
 
-
-@dataclass(frozen=True)
-class User:
-    user_id: str
-    name: str
-
-
-ANONYMOUS = User("anonymous", "Anonymous")
-
-
-def bearer_token(request: Request) -> str | None:
-    """The token of an ``Authorization: Bearer ...`` header, or None."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return (token.strip() or None) if scheme.lower() == "bearer" else None
-
-
-def current_user(request: Request) -> User:
-    """The dependency every user-scoped route takes; today everyone is the anonymous user."""
-    # A token (``basic//...`` or any other) is accepted and not checked yet.
-    bearer_token(request)
-    return ANONYMOUS
+__all__ = ["ANONYMOUS", "User", "current_user", "router"]
 
 
 def basic_credentials_of(request: Request) -> tuple[str, str]:
@@ -62,10 +49,47 @@ def basic_credentials_of(request: Request) -> tuple[str, str]:
 
 
 @router.get("/credentials/basic")
-def basic_credentials(request: Request) -> dict:
-    """Any user name and password are accepted, so ``con.authenticate_basic()`` works on a local server."""
-    basic_credentials_of(request)
-    return {"access_token": secrets.token_urlsafe(24)}
+async def basic_credentials(request: Request) -> JSONResponse:
+    """A short-lived access token for a right name and password (any, in laptop mode)."""
+    name, password = basic_credentials_of(request)
+    service = auth_service(request.app)
+
+    def login() -> str:
+        user = service.check_password(name, password, origin=request.client.host if request.client else "")
+        if user is None:
+            raise CredentialsInvalid("Wrong user name or password.")
+        lifetime = service.settings.basic_token_lifetime
+        return service.tokens.access_token(service.issuer(request), user, BASIC_CLIENT_ID, None, lifetime)
+
+    token = await run_in_threadpool(login)
+    return JSONResponse({"access_token": token}, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/credentials/oidc")
+def oidc_providers(request: Request) -> dict:
+    """The built-in issuer, first and so the default, with a public client for the device and PKCE flows."""
+    service = auth_service(request.app)
+    settings = service.settings
+    return {
+        "providers": [
+            {
+                "id": PROVIDER_ID,
+                "issuer": service.issuer(request),
+                "title": settings.title,
+                "description": f"Log in with your {settings.title} account (terracube users add). "
+                "On a laptop server without accounts, every login succeeds at once.",
+                "scopes": ["openid", "offline_access"],
+                "default_clients": [
+                    {
+                        "id": DEFAULT_CLIENT_ID,
+                        "grant_types": DEFAULT_CLIENT_GRANTS,
+                        "redirect_urls": [f"{service.base_url(request)}/", *settings.auth_redirect_urls],
+                    }
+                ],
+                "links": [{"rel": "about", "href": f"{service.issuer(request)}/.well-known/openid-configuration", "title": "OpenID Connect discovery"}],
+            }
+        ]
+    }
 
 
 @router.get("/me")

@@ -28,8 +28,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from terracube.api.errors import error_response
 
-# Routes whose body is not JSON: a file upload is the file's bytes (PUT /files/{path}).
-NON_JSON_BODIES: tuple[tuple[str, str], ...] = (("PUT", "/files/"),)
+# Routes whose body is not JSON: a file upload is the file's bytes (PUT /files/{path}); the
+# OpenID Connect issuer's endpoints take HTML forms, as OAuth 2.0 says (POST /oidc/...).
+NON_JSON_BODIES: tuple[tuple[str, str], ...] = (("PUT", "/files/"), ("POST", "/oidc/"))
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 

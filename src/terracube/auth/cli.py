@@ -1,0 +1,213 @@
+"""``terracube users``, ``terracube clients`` and ``terracube keys``: accounts are managed on the server's machine.
+
+They work on the deployment the settings name (``TERRACUBE_DATABASE_URL``, ``TERRACUBE_DATA_DIR``),
+whether or not a server runs: a running server sees a new account within seconds.
+Passwords are asked for twice on a terminal, and read from the first line of standard input
+otherwise, so scripts can do ``echo "$PASSWORD" | terracube users add alice``.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from terracube.settings import get_settings
+
+users_app = typer.Typer(help="Accounts: add, list, change passwords, remove.", no_args_is_help=True)
+clients_app = typer.Typer(help="Clients for scripts and CI (the OpenID Connect client credentials flow).", no_args_is_help=True)
+keys_app = typer.Typer(help="The built-in issuer's signing keys.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``users``, ``clients`` and ``keys`` commands to the ``terracube`` command."""
+    app.add_typer(users_app, name="users")
+    app.add_typer(clients_app, name="clients")
+    app.add_typer(keys_app, name="keys")
+
+
+def _store():
+    # Imported here: ``terracube serve`` and ``run`` should not pay for the accounts' modules at every start.
+    from terracube.auth.store import AuthStore
+
+    return AuthStore.open(get_settings())
+
+
+def _account_error() -> type[Exception]:
+    from terracube.auth.store import AccountError
+
+    return AccountError
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error[/red]: {message}")
+    raise typer.Exit(1)
+
+
+def read_password(prompt: str = "Password") -> str:
+    if sys.stdin.isatty():
+        return typer.prompt(prompt, hide_input=True, confirmation_prompt=True)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if value else "-"
+
+
+# --- users -----------------------------------------------------------------------------------
+@users_app.command("add")
+def users_add(
+    name: str = typer.Argument(..., help="The login name."),
+    admin: bool = typer.Option(False, "--admin", help="An administrator."),
+    owns_local_data: bool = typer.Option(
+        False, "--owns-local-data", help="Take over what this server stored in laptop mode (the local user's jobs, files, processes)."
+    ),
+) -> None:
+    """Add an account; from now on the server needs a login (accounts mode)."""
+    store = _store()
+    try:
+        user = store.add_user(name, read_password(), admin=admin, owns_local_data=owns_local_data)
+    except _account_error() as error:
+        _fail(str(error))
+    finally:
+        store.close()
+    out.print(f"Added {'administrator' if admin else 'user'} {user.name} (user id {user.user_id}).")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List the accounts."""
+    store = _store()
+    try:
+        accounts, clients = store.accounts(), store.clients()
+    finally:
+        store.close()
+    if not accounts:
+        out.print("No accounts: the server runs in laptop mode (one local user, loopback addresses only).")
+        return
+    table = Table("name", "user id", "admin", "clients", "created")
+    for account in accounts:
+        count = sum(1 for client in clients if client.user_id == account.id)
+        table.add_row(account.name, account.id, "yes" if account.admin else "", str(count), _when(account.created))
+    out.print(table)
+
+
+@users_app.command("passwd")
+def users_passwd(name: str = typer.Argument(..., help="The login name.")) -> None:
+    """Set a new password; the user's tokens and refresh tokens end now."""
+    store = _store()
+    try:
+        store.set_password(name, read_password("New password"))
+    except _account_error() as error:
+        _fail(str(error))
+    finally:
+        store.close()
+    out.print(f"Password of {name} changed; its earlier logins are over.")
+
+
+@users_app.command("remove")
+def users_remove(
+    name: str = typer.Argument(..., help="The login name."),
+    delete_data: bool = typer.Option(False, "--delete-data", help="Also delete the user's jobs, results, processes and files."),
+) -> None:
+    """Remove an account and its clients; its jobs and files stay unless --delete-data is given."""
+    from terracube.auth.userdata import count_user_data, delete_user_data
+
+    settings = get_settings()
+    store = _store()
+    try:
+        user_id = store.remove_user(name)
+    except _account_error() as error:
+        _fail(str(error))
+    finally:
+        store.close()
+    if delete_data:
+        data = delete_user_data(settings, user_id)
+        out.print(f"Removed {name} ({user_id}) and deleted {data.jobs} jobs, {data.processes} processes, {data.files} files.")
+    else:
+        data = count_user_data(settings, user_id)
+        out.print(f"Removed {name} ({user_id}); kept {data.jobs} jobs, {data.processes} processes, {data.files} files under that id.")
+
+
+# --- clients ---------------------------------------------------------------------------------
+@clients_app.command("add")
+def clients_add(
+    name: str = typer.Argument(..., help="A name for the client, e.g. 'ci' or 'nightly-export'."),
+    user: str = typer.Option(..., "--user", help="The user the client acts for."),
+) -> None:
+    """Make a client id and secret (shown once) for the client credentials flow."""
+    store = _store()
+    try:
+        client_id, secret = store.add_client(name, user)
+    except _account_error() as error:
+        _fail(str(error))
+    finally:
+        store.close()
+    out.print(f"client_id: {client_id}\nclient_secret: {secret}")
+    err.print(
+        f"The secret is shown only this once. The client acts as {user}; in Python:\n"
+        f"  con.authenticate_oidc_client_credentials(client_id=..., client_secret=...)\n"
+        f"or set OPENEO_AUTH_METHOD=client_credentials, OPENEO_AUTH_CLIENT_ID and OPENEO_AUTH_CLIENT_SECRET."
+    )
+
+
+@clients_app.command("list")
+def clients_list() -> None:
+    """List the clients (never their secrets)."""
+    store = _store()
+    try:
+        clients = store.clients()
+    finally:
+        store.close()
+    table = Table("client id", "name", "user")
+    for client in clients:
+        table.add_row(client.client_id, client.name, client.user_name)
+    out.print(table)
+
+
+@clients_app.command("remove")
+def clients_remove(client_id: str = typer.Argument(..., help="The client id.")) -> None:
+    """Remove a client; its secret stops working at once."""
+    store = _store()
+    try:
+        store.remove_client(client_id)
+    except _account_error() as error:
+        _fail(str(error))
+    finally:
+        store.close()
+    out.print(f"Removed client {client_id}.")
+
+
+# --- keys ------------------------------------------------------------------------------------
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Make a new signing key; tokens signed with the old one stay valid until they expire."""
+    from terracube.auth.service import key_ring
+
+    ring = key_ring(get_settings())
+    new, removed = ring.rotate()
+    out.print(f"New signing key {new.kid}. Older keys still verify for {ring.keep_seconds / 3600:.1f} hours, then are deleted at the next rotation.")
+    for entry in removed:
+        out.print(f"Deleted the expired key {entry.kid}.")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List the signing keys and whether they still verify tokens."""
+    import time
+
+    from terracube.auth.service import key_ring
+
+    ring = key_ring(get_settings())
+    accepted = {entry.kid for entry in ring.accepted()}
+    current = ring.current().kid
+    # Plain lines, not a table: key ids are long, and scripts read this.
+    for entry in ring.entries():
+        state = "signs" if entry.kid == current else ("verifies" if entry.kid in accepted else "expired")
+        created = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(entry.created))
+        out.print(f"{entry.kid}  {created}  {state}", soft_wrap=True)

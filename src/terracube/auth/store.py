@@ -1,0 +1,150 @@
+"""Accounts and clients in the jobs database: what ``terracube users`` and the login routes use.
+
+The store opens its own engine on the jobs database URL (SQLite file by default, PostgreSQL by
+URL) and brings the schema up to date with the same Alembic migrations as the job store, so the
+CLI works before any server ever ran.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import sessionmaker
+
+from terracube.auth import passwords
+from terracube.auth.models import Account, AuthorizationCode, Client, DeviceCode, RefreshToken
+from terracube.auth.user import LOCAL_USER, User
+from terracube.jobs.store import database_url, make_engine, migrate, utcnow
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
+
+
+class AccountError(ValueError):
+    """A request about accounts that cannot be done (the name is taken, no such user...)."""
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    client_id: str
+    name: str
+    user_id: str
+    user_name: str
+
+
+def user_of(account: Account) -> User:
+    return User(account.id, account.name, admin=account.admin)
+
+
+def check_password_rules(password: str) -> None:
+    if len(password) < passwords.MIN_PASSWORD_LENGTH:
+        raise AccountError(f"A password needs at least {passwords.MIN_PASSWORD_LENGTH} characters.")
+
+
+class AuthStore:
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, settings: Any) -> "AuthStore":
+        """The store of this deployment's database, its schema brought up to date."""
+        store = cls(database_url(settings))
+        migrate(store.engine)
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- users -----------------------------------------------------------------------------
+    def count_users(self) -> int:
+        with self.sessions() as session:
+            return session.scalar(select(func.count()).select_from(Account)) or 0
+
+    def add_user(self, name: str, password: str, admin: bool = False, owns_local_data: bool = False) -> User:
+        """A new account; with ``owns_local_data`` it takes the local user's id, and so what laptop mode stored."""
+        if not NAME_PATTERN.match(name):
+            raise AccountError(f"{name!r} is not a valid user name: letters, digits and . _ @ + - (at most 64), starting with a letter or digit.")
+        check_password_rules(password)
+        user_id = LOCAL_USER.user_id if owns_local_data else "u-" + secrets.token_hex(8)
+        with self.sessions.begin() as session:
+            if session.scalar(select(Account).where(Account.name == name)) is not None:
+                raise AccountError(f"A user named {name!r} exists already.")
+            if session.get(Account, user_id) is not None:
+                raise AccountError(f"The local user's data belongs to another account already ({user_id}).")
+            account = Account(id=user_id, name=name, password_hash=passwords.hash_password(password), admin=admin, created=utcnow())
+            session.add(account)
+        return user_of(account)
+
+    def account(self, name: str) -> Account:
+        with self.sessions() as session:
+            account = session.scalar(select(Account).where(Account.name == name))
+        if account is None:
+            raise AccountError(f"There is no user named {name!r} (see terracube users list).")
+        return account
+
+    def account_by_id(self, user_id: str) -> Account | None:
+        with self.sessions() as session:
+            return session.get(Account, user_id)
+
+    def accounts(self) -> list[Account]:
+        with self.sessions() as session:
+            return list(session.scalars(select(Account).order_by(Account.name)))
+
+    def check_password(self, name: str, password: str) -> User | None:
+        """The user whose name and password these are, or None (in the same time either way)."""
+        with self.sessions() as session:
+            account = session.scalar(select(Account).where(Account.name == name))
+        if not passwords.verify_password(account.password_hash if account else None, password):
+            return None
+        if passwords.needs_rehash(account.password_hash):
+            with self.sessions.begin() as session:
+                session.execute(update(Account).where(Account.id == account.id).values(password_hash=passwords.hash_password(password)))
+        return user_of(account)
+
+    def set_password(self, name: str, password: str) -> None:
+        """A new password; every token and refresh token issued before ends now."""
+        check_password_rules(password)
+        account = self.account(name)
+        with self.sessions.begin() as session:
+            values = {"password_hash": passwords.hash_password(password), "tokens_valid_from": utcnow()}
+            session.execute(update(Account).where(Account.id == account.id).values(**values))
+            session.execute(update(RefreshToken).where(RefreshToken.user_id == account.id).values(revoked=True))
+
+    def remove_user(self, name: str) -> str:
+        """Remove the account, its clients and pending logins; returns its user id (its data is the caller's)."""
+        account = self.account(name)
+        with self.sessions.begin() as session:
+            session.execute(delete(Client).where(Client.user_id == account.id))
+            session.execute(delete(RefreshToken).where(RefreshToken.user_id == account.id))
+            session.execute(delete(DeviceCode).where(DeviceCode.user_id == account.id))
+            session.execute(delete(AuthorizationCode).where(AuthorizationCode.user_id == account.id))
+            session.execute(delete(Account).where(Account.id == account.id))
+        return account.id
+
+    # --- clients ---------------------------------------------------------------------------
+    def add_client(self, name: str, user_name: str) -> tuple[str, str]:
+        """A confidential client acting for ``user_name``: (client id, secret); only the secret's digest is kept."""
+        account = self.account(user_name)
+        client_id, secret = "tc-" + secrets.token_hex(8), passwords.new_secret()
+        with self.sessions.begin() as session:
+            session.add(Client(id=client_id, name=name, secret_hash=passwords.digest(secret), user_id=account.id, created=utcnow()))
+        return client_id, secret
+
+    def client(self, client_id: str) -> Client | None:
+        with self.sessions() as session:
+            return session.get(Client, client_id)
+
+    def clients(self) -> list[ClientInfo]:
+        query = select(Client, Account.name).join(Account, Account.id == Client.user_id).order_by(Account.name, Client.name)
+        with self.sessions() as session:
+            return [ClientInfo(client.id, client.name, client.user_id, user_name) for client, user_name in session.execute(query)]
+
+    def remove_client(self, client_id: str) -> None:
+        with self.sessions.begin() as session:
+            if session.execute(delete(Client).where(Client.id == client_id)).rowcount != 1:
+                raise AccountError(f"There is no client {client_id!r} (see terracube clients list).")

@@ -1,0 +1,119 @@
+"""Fixtures of the auth tests: apps and live servers with their own database and keys.
+
+Every app or server here has its own data directory (database, keys, files, results), so the
+accounts and keys of one test never meet another's. None of them reads the sample archive.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+from fastapi.testclient import TestClient
+
+from terracube.api.app import create_app
+from terracube.auth.store import AuthStore
+from terracube.settings import Settings
+from tests.jobs.conftest import postgres_url  # noqa: F401  (a fixture, for the PostgreSQL store test)
+
+PASSWORDS = {"alice": "alice's long password", "bob": "bob's long password"}
+
+
+def add_users(settings: Settings, *names: str) -> dict[str, str]:
+    """Accounts straight in the store; returns their user ids by name."""
+    store = AuthStore.open(settings)
+    try:
+        return {name: store.add_user(name, PASSWORDS[name]).user_id for name in names}
+    finally:
+        store.close()
+
+
+def client_for(app) -> TestClient:
+    # A loopback base URL: authlib refuses OAuth over plain HTTP anywhere else (RFC 6749 3.1, 10.9).
+    return TestClient(app, base_url="http://127.0.0.1")
+
+
+@pytest.fixture
+def laptop(tmp_path) -> TestClient:
+    return client_for(create_app(Settings(data_dir=tmp_path / "data")))
+
+
+@pytest.fixture
+def accounts_settings(tmp_path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def accounts(accounts_settings) -> TestClient:
+    """An app with two accounts, alice and bob (``client.user_ids``)."""
+    user_ids = add_users(accounts_settings, "alice", "bob")
+    client = client_for(create_app(accounts_settings))
+    client.user_ids = user_ids
+    return client
+
+
+def basic_token(client, name: str, password: str | None = None) -> str:
+    response = client.get("/credentials/basic", auth=(name, PASSWORDS.get(name, "") if password is None else password))
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def bearer(token: str, prefix: str = "basic//") -> dict:
+    return {"Authorization": f"Bearer {prefix}{token}"}
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["code"] == code and body["message"], body
+    return body
+
+
+# --- the command line ------------------------------------------------------------------------
+def terracube(env: dict, *args: str, password: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """``terracube ARGS`` as an operator runs it, the password on standard input as scripts give it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "terracube.cli", *args], input=password + "\n" if password is not None else "",
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    if check:
+        assert result.returncode == 0, f"terracube {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def client_credentials(output: str) -> tuple[str, str]:
+    return re.search(r"client_id: (\S+)", output).group(1), re.search(r"client_secret: (\S+)", output).group(1)
+
+
+# --- the device flow, approved as a person does on the issuer's page --------------------------
+def approver(base_url: str, name: str, password: str, seen: list[str] | None = None):
+    """A ``display`` for ``authenticate_oidc``: when the client shows the link, post the approve form."""
+
+    def display(*args, **kwargs) -> None:
+        message = " ".join(str(a) for a in args)
+        found = re.search(r"(https?://\S+/oidc/device)\?user_code=([A-Z-]+)", message)
+        if found:
+            if seen is not None:
+                seen.append(found.group(2))
+            page = requests.get(f"{found.group(1)}?user_code={found.group(2)}", timeout=10)
+            assert page.status_code == 200 and found.group(2) in page.text
+            form = {"user_code": found.group(2), "name": name, "password": password, "decision": "approve"}
+            answer = requests.post(found.group(1), data=form, timeout=30)
+            assert answer.status_code == 200 and "Approved" in answer.text, answer.text
+
+    return display
+
+
+@pytest.fixture
+def openeo_home(tmp_path, monkeypatch) -> Path:
+    """The official client's configuration and refresh token store, in the test's folder."""
+    home = tmp_path / "openeo-client"
+    home.mkdir()
+    monkeypatch.setenv("OPENEO_CONFIG_HOME", str(home))
+    for name in ("OPENEO_AUTH_METHOD", "OPENEO_AUTH_CLIENT_ID", "OPENEO_AUTH_CLIENT_SECRET", "OPENEO_AUTH_PROVIDER_ID"):
+        monkeypatch.delenv(name, raising=False)
+    return home
