@@ -220,7 +220,8 @@ def test_the_catalog_is_created_on_first_use_only(tmp_path, monkeypatch):
     client.get("/collections")
     client.get("/collections/FAKE_S2")
     assert created == [settings]
-    assert not (tmp_path / "data").exists()  # nothing was built
+    # No sample archive was built (the accounts database may exist: the mode asks it who may log in).
+    assert not (tmp_path / "data" / "sample").exists()
 
 
 # --- processing ------------------------------------------------------------------------------
