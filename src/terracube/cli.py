@@ -197,12 +197,8 @@ def _print_summary(summary: dict, total_seconds: float) -> None:
         out.print(f"  patch of {patch['area_ha']:.1f} ha around {patch['centre_lat']:.4f} N, {patch['centre_lon']:.4f} E")
     built = summary.get("archive_build_seconds")
     if built is not None:
-        out.print(
-            f"Done in {total_seconds:.1f} s: {built:.1f} s building the simulated archive (first run only), "
-            f"{summary['processing_seconds']:.1f} s the analysis. Files:"
-        )
-    else:
-        out.print(f"Done in {total_seconds:.1f} s. Files:")
+        out.print(f"Built the simulated archive in {built:.1f} s (first run only); the analysis took {summary['processing_seconds']:.1f} s.")
+    out.print(f"Done in {total_seconds:.1f} s. Files:")
     for path in summary["files"].values():
         out.print(f"  {path}")
 
