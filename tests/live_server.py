@@ -25,6 +25,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def port_taken(port: int) -> bool:
+    """Whether something listens on (or holds) ``port`` on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 class LiveServer:
     def __init__(self, env: dict[str, str], port: int | None = None):
         self.port = port or 0  # 0: the system picks one when the socket is bound in start()
