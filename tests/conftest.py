@@ -2,6 +2,8 @@
 
 The simulated archive is built once per test session into a temporary data directory (set
 ``TERRACUBE_TEST_DATA_DIR`` to keep one between local runs); every test that needs data uses it.
+Under pytest-xdist the workers share it: it lives in the run's common temporary folder, and the
+build's own file lock lets one worker build while the others wait for it.
 """
 
 from __future__ import annotations
@@ -47,7 +49,13 @@ def data_dir(tmp_path_factory) -> Path:
     from terracube.data.sample import ensure_sample_archive
 
     kept = os.environ.get("TERRACUBE_TEST_DATA_DIR")
-    directory = Path(kept) if kept else tmp_path_factory.mktemp("terracube-data")
+    if kept:
+        directory = Path(kept)
+    elif os.environ.get("PYTEST_XDIST_WORKER"):
+        # Each worker's base temp is <run>/popen-gwN: their parent is this run's, shared by all workers.
+        directory = tmp_path_factory.getbasetemp().parent / "terracube-data"
+    else:
+        directory = tmp_path_factory.mktemp("terracube-data")
     ensure_sample_archive(directory / "sample")
     return directory
 

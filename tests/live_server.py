@@ -1,4 +1,8 @@
-"""Start ``terracube`` as users do, in a subprocess on a free 127.0.0.1 port."""
+"""Start ``terracube`` as users do, in a subprocess on a free 127.0.0.1 port.
+
+The listening socket is bound here and handed to uvicorn (``--fd``): the port is the server's from
+the first moment, so tests running in parallel (pytest-xdist) never race for a "free" port.
+"""
 
 from __future__ import annotations
 
@@ -21,9 +25,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def port_taken(port: int) -> bool:
+    """Whether something listens on (or holds) ``port`` on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 class LiveServer:
     def __init__(self, env: dict[str, str], port: int | None = None):
-        self.port = port or free_port()
+        self.port = port or 0  # 0: the system picks one when the socket is bound in start()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env}
         if "TERRACUBE_DATABASE_URL" not in self.env:
@@ -36,11 +50,19 @@ class LiveServer:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 90) -> "LiveServer":
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "terracube.api.app:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
-            env=self.env,
-        )
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a restart may reuse the port
+            sock.bind(("127.0.0.1", self.port))
+            sock.listen(128)
+            self.port = sock.getsockname()[1]
+            self.url = f"http://127.0.0.1:{self.port}"
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "terracube.api.app:create_app", "--factory",
+                 "--fd", str(sock.fileno()), "--log-level", "warning"],
+                env=self.env,
+                pass_fds=(sock.fileno(),),
+            )
+        # Until the server accepts, requests wait in the socket's queue: a read timeout means "not yet".
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -48,7 +70,7 @@ class LiveServer:
             try:
                 if requests.get(self.url + "/health", timeout=1).ok:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError("terracube did not answer /health in time")

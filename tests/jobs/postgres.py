@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.live_server import free_port
+from tests.live_server import free_port, port_taken
 
 
 def postgres_bin() -> Path | None:
@@ -42,10 +42,19 @@ class PostgresServer:
     def _run(self, *args: str) -> None:
         subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=120)
 
-    def start(self) -> "PostgresServer":
+    def start(self, attempts: int = 3) -> "PostgresServer":
         self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "terracube", "-A", "trust", "-E", "UTF8", "--no-sync")
-        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.directory / "log"), "-w", "start")
+        for attempt in range(attempts):
+            options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+            try:
+                self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.directory / "log"), "-w", "start")
+                break
+            except subprocess.CalledProcessError:
+                # Tests run in parallel (pytest-xdist): another worker's server may have taken the
+                # port since free_port() found it free. Then, and only then, take another one.
+                if attempt + 1 == attempts or not port_taken(self.port):
+                    raise
+                self.port = free_port()
         self._run(str(self.bindir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "terracube", "terracube")
         return self
 

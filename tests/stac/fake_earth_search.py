@@ -9,14 +9,13 @@ Asset hrefs point at a static file server with range requests, as S3 would.
 from __future__ import annotations
 
 import copy
+import socket
 import threading
 from datetime import datetime
 
 import pystac
 import uvicorn
 from fastapi import FastAPI, Request
-
-from tests.live_server import free_port
 
 ASSET_KEYS = {"B04": "red", "B08": "nir", "SCL": "scl", "B02": "blue"}
 PAGE = 2  # small pages, so a search must follow "next" links to the end
@@ -111,20 +110,26 @@ def make_app(items: list[dict], extent_bbox: list[float]) -> FastAPI:
 class FakeEarthSearch:
     def __init__(self, items: list[dict], extent_bbox: list[float]):
         self.app = make_app(items, extent_bbox)
-        self.port = free_port()
+        # Bound here and handed to uvicorn: tests in parallel (pytest-xdist) never race for a port.
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
 
     def __enter__(self) -> "FakeEarthSearch":
         self.thread.start()
         while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("the fake Earth Search server did not start")
             threading.Event().wait(0.05)
         return self
 
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+        self.socket.close()
 
     @property
     def queries(self) -> list[dict]:

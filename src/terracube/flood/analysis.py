@@ -65,7 +65,9 @@ def run_graph_locally(graph: dict, target: Path, settings, catalog) -> Path:
 def run_graph_remotely(graph: dict, target: Path, backend: str, auth: str | None) -> Path:
     import openeo
 
-    connection = openeo.connect(backend)
+    # The client's retries stay for answers that say "later" (429, 502-504); an address that refuses
+    # connections fails at once instead of after half a minute of silent back-off.
+    connection = openeo.connect(backend, retry={"connect": 0})
     if auth == "oidc":
         connection.authenticate_oidc()
     elif auth == "basic":
@@ -74,13 +76,25 @@ def run_graph_remotely(graph: dict, target: Path, backend: str, auth: str | None
     return target
 
 
-def scenes_used(catalog, request: FloodRequest, period: tuple[str, str]) -> list[str]:
+def scenes_used(catalog, request: FloodRequest, period: tuple[str, str]) -> list[tuple[str, str]]:
+    """(item id, acquisition day) of the scenes a period's graph reads, in time order."""
     from terracube.data.grid import bounds_in
     from terracube.processes.load import parse_instant
 
     source = catalog.get(request.collection)
     bbox = bounds_in(request.bbox, "EPSG:4326")
-    return [item.id for item in source.search(bbox, parse_instant(period[0]), parse_instant(period[1]))]
+    items = source.search(bbox, parse_instant(period[0]), parse_instant(period[1]))
+    return sorted(((item.id, item.datetime.date().isoformat() if item.datetime else "") for item in items), key=lambda scene: scene[1])
+
+
+def panel_title(name: str, period: tuple[str, str], scenes: list[tuple[str, str]] | None) -> str:
+    """A panel's title: the days of the scenes used, or the period asked for when they are unknown (a remote backend)."""
+    days = sorted({day for _id, day in scenes or [] if day})
+    if not days:
+        return f"NDVI {name}: {period[0]} .. {period[1]} (end exclusive)"
+    if len(days) <= 3:
+        return f"NDVI {name}: {', '.join(days)}"
+    return f"NDVI {name}: mean of {len(days)} days, {days[0]} .. {days[-1]}"
 
 
 def clearest_day(catalog, request: FloodRequest, around: date, days: int, after_event: bool) -> tuple[str, str]:
@@ -107,7 +121,10 @@ def clearest_day(catalog, request: FloodRequest, around: date, days: int, after_
     return day.isoformat(), (day + timedelta(days=1)).isoformat()
 
 
-def run_flood(request: FloodRequest, settings=None, progress: Progress = lambda message: None) -> dict:
+def run_flood(
+    request: FloodRequest, settings=None, progress: Progress = lambda message: None, archive_build_seconds: float | None = None
+) -> dict:
+    """The analysis; ``archive_build_seconds`` (the sample archive built just before, if it was) goes into the summary."""
     request.check()
     started = time.perf_counter()
     out = request.out
@@ -136,12 +153,16 @@ def run_flood(request: FloodRequest, settings=None, progress: Progress = lambda 
     simulated = catalog is not None and request.collection == "SENTINEL2_L2A" and _is_sample(catalog, request.collection)
     source = f"{request.collection} on {request.backend or 'terracube (local)'}"
     note = "Simulated data: terracube's embedded archive, not real Sentinel-2 observations." if simulated else None
+    scenes = {name: scenes_used(catalog, request, period) if catalog else None for name, period in (("before", request.before), ("after", request.after))}
     plot(
         pair,
         out / "flood_ndvi.png",
-        f"NDVI before ({request.before[0]}) and after ({request.after[0]}) — {source}"
-        + ("" if request.mask_clouds else " — clouds not masked"),
+        f"NDVI before and after — {source}" + ("" if request.mask_clouds else " — clouds not masked"),
         note,
+        before=panel_title("before", request.before, scenes["before"]),
+        after=panel_title("after", request.after, scenes["after"]),
+        threshold=request.threshold,
+        damaged_ha=damaged_ha,
     )
     valid = np.isfinite(pair.before) & np.isfinite(pair.after)
     summary = {
@@ -152,8 +173,14 @@ def run_flood(request: FloodRequest, settings=None, progress: Progress = lambda 
         "collection": request.collection,
         "backend": request.backend or "local",
         "simulated_data": simulated,
-        "before": {"period": list(request.before), "scenes": scenes_used(catalog, request, request.before) if catalog else None},
-        "after": {"period": list(request.after), "scenes": scenes_used(catalog, request, request.after) if catalog else None},
+        **{
+            name: {
+                "period": list(period),
+                "scenes": [scene_id for scene_id, _day in scenes[name]] if scenes[name] is not None else None,
+                "scene_dates": [day for _id, day in scenes[name]] if scenes[name] is not None else None,
+            }
+            for name, period in (("before", request.before), ("after", request.after))
+        },
         "cloud_masking": "SCL classes 3, 8, 9, 10 masked before the temporal mean" if request.mask_clouds
         else "none (as in the tutorial)",
         "valid_pixel_fraction": round(float(valid.mean()), 4),
@@ -163,6 +190,8 @@ def run_flood(request: FloodRequest, settings=None, progress: Progress = lambda 
         "damaged_area_ha": damaged_ha,
         "largest_damaged_patches": patches,
         "processing_seconds": round(time.perf_counter() - started, 2),
+        # The first local run builds the simulated archive before the analysis; null when it was there.
+        "archive_build_seconds": None if archive_build_seconds is None else round(archive_build_seconds, 2),
         "files": {name: str(out / name) for name in ("ndvi_before.tif", "ndvi_after.tif", "ndvi_difference.tif", "flood_ndvi.png", "summary.json")},
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")

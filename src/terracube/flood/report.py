@@ -57,11 +57,10 @@ def damaged_patches(pair: NdviPair, threshold: float, largest: int = 5) -> tuple
     sizes = ndimage.sum_labels(damaged, labels, index=np.arange(1, count + 1))
     order = np.argsort(sizes)[::-1][:largest]
     centres = ndimage.center_of_mass(damaged, labels, index=[int(i) + 1 for i in order])
-    transform = pair.profile["transform"]
     to_wgs84 = Transformer.from_crs(pair.profile["crs"], "EPSG:4326", always_xy=True)
     patches = []
     for index, (row, col) in zip(order, centres):
-        x, y = transform * (col + 0.5, row + 0.5)
+        x, y = rasterio.transform.xy(pair.profile["transform"], row, col)  # the pixel's centre
         lon, lat = to_wgs84.transform(x, y)
         patches.append(
             {
@@ -74,8 +73,23 @@ def damaged_patches(pair: NdviPair, threshold: float, largest: int = 5) -> tuple
     return round(float(damaged.sum()) * pair.pixel_area_ha, 2), patches
 
 
-def plot(pair: NdviPair, path: Path, title: str, note: str | None) -> Path:
-    """Before, after and difference side by side: shared NDVI scale, diverging palette for the change."""
+def plot(
+    pair: NdviPair,
+    path: Path,
+    title: str,
+    note: str | None,
+    *,
+    before: str = "NDVI before",
+    after: str = "NDVI after",
+    threshold: float | None = None,
+    damaged_ha: float | None = None,
+) -> Path:
+    """Before, after and difference side by side: shared NDVI scale, diverging palette for the change.
+
+    ``before`` and ``after`` title the two NDVI panels (the dates of the scenes used); with
+    ``threshold`` the change panel outlines the damaged area and names its hectares, so the figure
+    says on its own what the numbers in the summary say.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,14 +99,23 @@ def plot(pair: NdviPair, path: Path, title: str, note: str | None) -> Path:
     height, width = pair.before.shape
     extent_km = [transform.c / 1000, (transform.c + width * transform.a) / 1000, (transform.f + height * transform.e) / 1000, transform.f / 1000]
     figure, axes = plt.subplots(1, 3, figsize=(16, 4.8), constrained_layout=True)
-    for ax, data, label in ((axes[0], pair.before, "NDVI before"), (axes[1], pair.after, "NDVI after")):
+    for ax, data, label in ((axes[0], pair.before, before), (axes[1], pair.after, after)):
         image = ax.imshow(data, cmap="RdYlGn", vmin=-0.2, vmax=1.0, extent=extent_km)
         ax.set_title(label)
     figure.colorbar(image, ax=axes[:2], shrink=0.85, label="NDVI")
     limit = 0.8
     change = axes[2].imshow(pair.difference, cmap="RdBu", vmin=-limit, vmax=limit, extent=extent_km)
-    axes[2].set_title("NDVI change (after - before)")
-    figure.colorbar(change, ax=axes[2], shrink=0.85, label="NDVI change")
+    bar = figure.colorbar(change, ax=axes[2], shrink=0.85, label="NDVI change")
+    change_title = "NDVI change (after - before)"
+    if threshold is not None:
+        damaged = np.isfinite(pair.difference) & (pair.difference < -threshold)
+        if damaged.any():
+            # origin="upper" puts row 0 at the top, as imshow drew it.
+            axes[2].contour(damaged.astype("uint8"), levels=[0.5], colors="black", linewidths=0.6, extent=extent_km, origin="upper")
+        bar.ax.axhline(-threshold, color="black", linewidth=1.2)
+        area = "" if damaged_ha is None else f": {damaged_ha:.1f} ha"
+        change_title += f"\noutlined: drop by more than {threshold:g}{area}"
+    axes[2].set_title(change_title)
     crs = pair.profile["crs"]
     for ax in axes:
         ax.set_xlabel(f"easting (km, {crs.to_string() if crs else ''})")

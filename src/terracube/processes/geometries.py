@@ -20,7 +20,6 @@ import shapely.geometry
 import xarray as xr
 from pyproj import CRS, Transformer
 from rasterio import features
-from shapely.ops import transform as shapely_transform
 
 from terracube.cube import DIM_GEOMETRY, crs_of, is_vector_cube
 from terracube.errors import ProcessParameterInvalid
@@ -44,7 +43,12 @@ class Geometries:
         if target == self.crs:
             return list(self.shapes)
         project = Transformer.from_crs(self.crs, target, always_xy=True).transform
-        return [shape if shape.is_empty else shapely_transform(project, shape) for shape in self.shapes]
+
+        def reproject(coordinates: np.ndarray) -> np.ndarray:  # (n, 2) or (n, 3) columns x, y[, z]
+            return np.column_stack(project(*coordinates.T))
+
+        # shapely.transform hands all coordinates over at once; z is kept where a geometry has one.
+        return [shape if shape.is_empty else shapely.transform(shape, reproject, include_z=bool(shape.has_z)) for shape in self.shapes]
 
 
 def _geojson_crs(document: dict) -> CRS:
@@ -110,7 +114,9 @@ def pixel_mask(shape_: Any, out_shape: tuple[int, int], transform: Any) -> np.nd
         mask = np.zeros(out_shape, dtype=bool)
         inverse = ~transform
         for point in getattr(shape_, "geoms", [shape_]):
-            col, row = inverse * (point.x, point.y)
+            # The inverse transform written out: affine 3 deprecates ``*`` on points, affine 2 has no ``@``.
+            col = inverse.a * point.x + inverse.b * point.y + inverse.c
+            row = inverse.d * point.x + inverse.e * point.y + inverse.f
             row, col = int(np.floor(row)), int(np.floor(col))
             if 0 <= row < out_shape[0] and 0 <= col < out_shape[1]:
                 mask[row, col] = True
