@@ -58,6 +58,7 @@ def server(tmp_path):
 
 def test_device_flow_completed_in_a_browser_then_the_refresh_token_on_the_next_connect(server, openeo_home, tmp_path, capsys):
     playwright, chromium = playwright_and_chromium()
+    from playwright.sync_api import expect
     links: queue.Queue[str] = queue.Queue()
     outcome: dict = {}
 
@@ -89,8 +90,7 @@ def test_device_flow_completed_in_a_browser_then_the_refresh_token_on_the_next_c
             page.get_by_label("Password").fill(PASSWORDS["alice"])
             page.screenshot(path=str(tmp_path / "device-page.png"), full_page=True)
             page.get_by_role("button", name="Approve").click()
-            page.wait_for_load_state()
-            assert page.get_by_role("heading").inner_text() == "Approved"
+            expect(page.get_by_role("heading")).to_have_text("Approved")  # waits for the answer page
             page.screenshot(path=str(tmp_path / "approved-page.png"), full_page=True)
         finally:
             browser.close()
