@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from tutorial import free_port
+from tutorial import free_port  # noqa: E402 - bench/ is a folder of scripts, not a package
 
 PASSWORD = "a long enough password"
 
