@@ -81,7 +81,7 @@ def users_add(
 
 @users_app.command("list")
 def users_list() -> None:
-    """List the accounts."""
+    """List the accounts: local ones (a password) and those created by logins through other OpenID Connect providers."""
     store = _store()
     try:
         accounts, clients = store.accounts(), store.clients()
@@ -90,10 +90,12 @@ def users_list() -> None:
     if not accounts:
         out.print("No accounts: the server runs in laptop mode (one local user, loopback addresses only).")
         return
-    table = Table("name", "user id", "admin", "clients", "created")
+    # "login": a password here, or the OpenID Connect provider (and subject) the user comes from.
+    table = Table("name", "user id", "login", "admin", "clients", "created")
     for account in accounts:
         count = sum(1 for client in clients if client.user_id == account.id)
-        table.add_row(account.name, account.id, "yes" if account.admin else "", str(count), _when(account.created))
+        login = f"{account.provider} ({account.subject})" if account.provider else "password"
+        table.add_row(account.name, account.id, login, "yes" if account.admin else "", str(count), _when(account.created))
     out.print(table)
 
 

@@ -119,7 +119,7 @@ class ExternalIssuers:
         state = self._issuers.get(provider_id)
         if state is None:
             known = ", ".join(repr(known) for known in self._issuers) or "none"
-            raise TokenInvalid(f"Unknown OpenID Connect provider {provider_id!r} (this server's providers: {known}).")
+            raise TokenInvalid(f"Unknown OpenID Connect provider {provider_id!r} (this server's other providers: {known}; see GET /credentials/oidc).")
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise TokenInvalid(f"The access token for {state.provider.title} is empty or too long.")
         header = _jwt_header(token)
