@@ -77,6 +77,15 @@ def assert_error(response, status: int, code: str) -> dict:
     return body
 
 
+def server_env(folder) -> dict[str, str]:
+    """A live server of its own: data directory (keys, files), database and results in ``folder``."""
+    return {
+        "TERRACUBE_DATA_DIR": str(folder),
+        "TERRACUBE_DATABASE_URL": f"sqlite:///{folder / 'terracube.db'}",
+        "TERRACUBE_RESULTS_ROOT": str(folder / "results"),
+    }
+
+
 # --- the command line ------------------------------------------------------------------------
 def terracube(env: dict, *args: str, password: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
     """``terracube ARGS`` as an operator runs it, the password on standard input as scripts give it."""

@@ -25,10 +25,24 @@ err = Console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``users``, ``clients`` and ``keys`` commands to the ``terracube`` command."""
+    """Add the ``users``, ``clients`` and ``keys`` commands to the ``terracube`` command,
+    and have every command refuse a wrong configuration first, in plain words."""
     app.add_typer(users_app, name="users")
     app.add_typer(clients_app, name="clients")
     app.add_typer(keys_app, name="keys")
+    app.callback()(check_configuration)
+
+
+def check_configuration() -> None:
+    # Settings are read by every command; a mistake (an [[oidc_providers]] table taking the
+    # built-in issuer's id, say) is said once, without a traceback around it.
+    from pydantic import ValidationError
+
+    try:
+        get_settings()
+    except ValidationError as error:
+        problems = "\n".join(f"  - {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        _fail(f"the configuration (TERRACUBE_* variables, TERRACUBE_CONFIG file) is not valid:\n{problems}")
 
 
 def _store():
