@@ -10,6 +10,10 @@ The modes (docs/auth.md):
   ones needs a valid token. Once a server has seen an account it stays in this mode until it
   restarts, so removing the last account cannot open a running server to everyone.
 - ``OPEN``: ``TERRACUBE_AUTH=none``. Like laptop mode whatever the accounts, on purpose.
+
+In accounts mode a token is the built-in issuer's (``basic//...``, ``oidc/terracube/...``) or one
+of the operator's other providers' (``oidc/<id>/...``, checked by ``external.py``); a person of
+another provider becomes a terracube user at their first login.
 """
 
 from __future__ import annotations
