@@ -100,10 +100,15 @@ def test_credentials_oidc_lists_the_built_in_provider_first(server, issuer):
     assert providers[1]["issuer"] == issuer.issuer and providers[1]["title"] == "Test Check-in"
 
 
-def test_the_first_login_creates_the_user_the_next_ones_find_it(server):
+def test_the_first_login_creates_the_user_the_next_ones_find_it(server, issuer):
     me = login(server).describe_account()
     assert me["user_id"].startswith("x-egi-") and me["name"] == "CI Robot"
-    assert login(server).describe_account()["user_id"] == me["user_id"]
+    # The server keeps the issuer's keys, and a token's userinfo answer (the entitlement) for a while.
+    con = login(server)
+    before = issuer.stats()
+    assert [con.describe_account()["user_id"] for _ in range(3)] == [me["user_id"]] * 3
+    after = issuer.stats()
+    assert (after["jwks"], after["discovery"], after["userinfo"]) == (before["jwks"], before["discovery"], before["userinfo"] + 1)
     store = accounts(server)
     try:
         account = store.external_account("egi", CI_SUB)
