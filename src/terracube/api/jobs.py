@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from terracube.api.auth import User, current_user
 from terracube.api.deps import base_url, udp_lookup, user_env
 from terracube.api.paging import Page
+from terracube.auth import Mode, auth_mode
 from terracube.errors import BadRequest, FileNotFound, OpenEOError, ProcessGraphMissing
 from terracube.execute import check_process
 from terracube.jobs.errors import (
@@ -60,6 +61,7 @@ def install(app: FastAPI) -> None:
     async def lifespan(application: Any):
         state = application.state
         service = JobService(state.settings)
+        service.accounts_mode = lambda: auth_mode(application) is Mode.ACCOUNTS  # UDFs of such jobs run confined
         await run_in_threadpool(service.start)
         state.jobs = service
         state.udps = service.udps  # user-defined processes share the job store's database
