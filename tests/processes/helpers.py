@@ -41,7 +41,8 @@ def make_cube(
 
 def callback(nodes: dict, result: str | None = None):
     """A real callback (as the evaluator builds it) from a child process graph's nodes."""
-    from terracube.graph import Callback, parse_process_graph
+    from terracube.graph.evaluate import Callback
+    from terracube.graph.model import parse_process_graph
     from terracube.graph.evaluate import Evaluator
 
     nodes = {k: dict(v) for k, v in nodes.items()}

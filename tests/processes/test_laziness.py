@@ -13,7 +13,8 @@ import xarray as xr
 from dask.callbacks import Callback as DaskCallback
 
 from terracube.data.catalog import Catalog, CollectionSource
-from terracube.graph import evaluate_process_graph, parse_process_graph
+from terracube.graph.evaluate import evaluate_process_graph
+from terracube.graph.model import parse_process_graph
 from terracube.processes.env import ProcessEnv
 from terracube.processes.implementations import IMPLEMENTATIONS
 from terracube.processes.registry import ProcessRegistry

@@ -14,7 +14,8 @@ from pyproj import Transformer
 from shapely.geometry import box, mapping
 
 from terracube.errors import OpenEOError
-from terracube.graph import evaluate_process_graph, parse_process_graph
+from terracube.graph.evaluate import evaluate_process_graph
+from terracube.graph.model import parse_process_graph
 from terracube.execute import execute, request_env
 from terracube.processes.env import ProcessEnv
 from terracube.processes.ml import MlModel

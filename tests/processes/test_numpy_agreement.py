@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from terracube.graph import evaluate_process_graph, parse_process_graph
+from terracube.graph.evaluate import evaluate_process_graph
+from terracube.graph.model import parse_process_graph
 
 from tests.processes.helpers import make_cube
 

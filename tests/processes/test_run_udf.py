@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 
 from terracube.errors import OpenEOError
-from terracube.graph import parse_process_graph
+from terracube.graph.model import parse_process_graph
 from terracube.graph.evaluate import evaluate_process_graph
 from terracube.execute import execute, request_env
 from terracube.processes.env import ProcessEnv

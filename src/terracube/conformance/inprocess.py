@@ -16,7 +16,8 @@ from terracube.conformance.run import CaseError
 from terracube.conformance.suite import Case
 from terracube.conformance.values import decode
 from terracube.errors import OpenEOError
-from terracube.graph import Callback, parse_process_graph
+from terracube.graph.evaluate import Callback
+from terracube.graph.model import parse_process_graph
 from terracube.graph.evaluate import Evaluator
 from terracube.processes.env import ProcessEnv
 from terracube.processes.registry import ProcessRegistry, default_registry

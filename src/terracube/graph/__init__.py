@@ -1,7 +1,5 @@
-"""Process graphs: parse, validate, plan (pushdown), evaluate lazily."""
+"""Process graphs: parse (model.py), validate, plan (pushdown), fuse, evaluate lazily.
 
-from terracube.graph.model import Node, ProcessGraph, parse_process_graph
-from terracube.graph.evaluate import Callback, evaluate_process_graph
-from terracube.graph.validate import validate_process_graph
-
-__all__ = ["Node", "ProcessGraph", "parse_process_graph", "Callback", "evaluate_process_graph", "validate_process_graph"]
+Nothing is imported here: a module that needs only the graph model (the stores of user-defined
+processes, the CLI) must not pay for the process library that evaluation loads.
+"""
