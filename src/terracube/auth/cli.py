@@ -153,10 +153,8 @@ def users_quota(
         store.close()
     cpu_source = "default" if account.quota_cpu_hours is None else "own"
     storage_source = "default" if account.quota_storage_bytes is None else "own"
-    out.print(
-        f"{name}: {_hours(limits.cpu_seconds)} CPU hours a month ({cpu_source}), "
-        f"storage {_size(limits.storage_bytes)} ({storage_source})."
-    )
+    cpu = "no limit" if limits.cpu_seconds is None else f"{_hours(limits.cpu_seconds)} hours a month"
+    out.print(f"{name}: CPU {cpu} ({cpu_source}), storage {_size(limits.storage_bytes)} ({storage_source}).")
 
 
 @users_app.command("usage")
