@@ -32,8 +32,8 @@ def registry(catalog, settings, out: Path, saved: list):
         saved.extend(write_result(data, "GTiff", {}, out))
         return True
 
-    reg["load_collection"] = Process(spec=getattr(specs, "load_collection"), implementation=load_collection)
-    reg["save_result"] = Process(spec=getattr(specs, "save_result"), implementation=save_result)
+    reg["load_collection"] = Process(spec=specs.load_collection, implementation=load_collection)
+    reg["save_result"] = Process(spec=specs.save_result, implementation=save_result)
     return reg
 
 

@@ -84,7 +84,7 @@ def concurrent_load(url: str, clients: int, requests_per_client: int) -> dict:
 
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
-        latencies = sorted(l for result in pool.map(client, range(clients)) for l in result)
+        latencies = sorted(latency for result in pool.map(client, range(clients)) for latency in result)
     wall = time.perf_counter() - started
     return {
         "clients": clients,

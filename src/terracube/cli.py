@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from terracube.auth.cli import register as register_auth_commands
+from terracube.jobs.cli import register as register_jobs_commands
 from terracube.settings import get_settings
 
 app = typer.Typer(help="terracube: a self-hostable openEO backend.", no_args_is_help=True, add_completion=False)
@@ -71,6 +72,7 @@ def serve(
 
 
 register_auth_commands(app)  # terracube users / clients / keys (terracube.auth.cli)
+register_jobs_commands(app)  # terracube jobs list --all (terracube.jobs.cli)
 
 
 @app.command("build-archive")

@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from rasterio.errors import RasterioIOError
 
+from terracube.auth.user import LOCAL_USER
 from terracube.data.catalog import Catalog
 from terracube.data.stac_api import ArchiveUnavailable
 from terracube.errors import OpenEOError
@@ -41,14 +42,18 @@ from terracube.usage import Meter, Usage
 log = logging.getLogger("terracube.execute")
 
 
-def request_env(settings: Settings, catalog: Catalog, *, user_id: str | None) -> ProcessEnv:
+def request_env(settings: Settings, catalog: Catalog, *, user_id: str | None, accounts: bool = False) -> ProcessEnv:
     """The environment a request's processes run in, the same for every caller.
 
     ``user_id`` is whoever runs the graph: ``load_uploaded_files`` reads that user's ``/files``
     folder; None where there is no user (tests, benchmarks, the flood command's own graphs).
+    ``accounts``: the server has accounts, so user code (``run_udf``) runs confined by bubblewrap or
+    not at all. A user other than laptop mode's local user (``anonymous``) means the same, as such a
+    user exists only where accounts do: a job queued with accounts stays confined whatever comes later.
     """
     files_dir = user_files_dir(settings, user_id) if user_id is not None else None
-    return ProcessEnv(catalog=catalog, settings=settings, files_dir=files_dir)
+    confined = accounts or (user_id is not None and user_id != LOCAL_USER.user_id)
+    return ProcessEnv(catalog=catalog, settings=settings, files_dir=files_dir, udf_sandbox_required=confined)
 
 
 def validation_errors(process: Any, env: ProcessEnv, udps: UdpLookup | None = None) -> list[OpenEOError]:

@@ -138,7 +138,7 @@ def test_errors_a_user_can_cause(con, server):
     error = api_error(lambda: con.datacube_from_process("nope", namespace="user").download(format="JSON"))
     assert (error.http_status_code, error.code) == (400, "ProcessUnsupported")
     for missing in ("nope", "bad-id"):
-        error = api_error(lambda: con.user_defined_process(missing).describe())
+        error = api_error(lambda missing=missing: con.user_defined_process(missing).describe())
         assert (error.http_status_code, error.code) == (404, "ProcessGraphNotFound")
     error = api_error(lambda: con.save_user_defined_process("bad-id", NDVI_MEAN, parameters=PARAMETERS))
     assert (error.http_status_code, error.code) == (400, "ProcessGraphIdInvalid")

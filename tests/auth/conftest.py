@@ -6,6 +6,8 @@ accounts and keys of one test never meet another's. None of them reads the sampl
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
@@ -16,6 +18,8 @@ import requests
 from fastapi.testclient import TestClient
 
 from terracube.api.app import create_app
+from terracube.auth.external import ExternalIssuers
+from terracube.auth.providers import ExternalProvider
 from terracube.auth.store import AuthStore
 from terracube.settings import Settings
 from tests.jobs.conftest import postgres_url  # noqa: F401  (a fixture, for the PostgreSQL store test)
@@ -73,6 +77,15 @@ def assert_error(response, status: int, code: str) -> dict:
     return body
 
 
+def server_env(folder) -> dict[str, str]:
+    """A live server of its own: data directory (keys, files), database and results in ``folder``."""
+    return {
+        "TERRACUBE_DATA_DIR": str(folder),
+        "TERRACUBE_DATABASE_URL": f"sqlite:///{folder / 'terracube.db'}",
+        "TERRACUBE_RESULTS_ROOT": str(folder / "results"),
+    }
+
+
 # --- the command line ------------------------------------------------------------------------
 def terracube(env: dict, *args: str, password: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
     """``terracube ARGS`` as an operator runs it, the password on standard input as scripts give it."""
@@ -117,3 +130,67 @@ def openeo_home(tmp_path, monkeypatch) -> Path:
     for name in ("OPENEO_AUTH_METHOD", "OPENEO_AUTH_CLIENT_ID", "OPENEO_AUTH_CLIENT_SECRET", "OPENEO_AUTH_PROVIDER_ID"):
         monkeypatch.delenv(name, raising=False)
     return home
+
+
+# --- another OpenID Connect issuer, in its own process (tests/auth/oidc_issuer.py) -------------
+ROOT = Path(__file__).resolve().parents[2]
+AUDIENCE = "terracube"
+ENTITLEMENT = "urn:mace:egi.eu:group:vo.terracube.eu:role=member#aai.egi.eu"
+
+
+class IssuerProcess:
+    """``python -m tests.auth.oidc_issuer`` on a free port, and the test routes it offers."""
+
+    def __init__(self, clients: tuple[str, ...] = ("ci-client:ci-secret",)):
+        client_args = [arg for client in clients for arg in ("--client", client)]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.auth.oidc_issuer", "--port", "0", *client_args, "--audience", AUDIENCE],
+            cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+        started = json.loads(self.process.stdout.readline())
+        self.url, self.issuer = started["url"], started["issuer"]
+
+    def mint(self, **body) -> str:
+        return requests.post(f"{self.url}/test/mint", json=body, timeout=10).json()["token"]
+
+    def rotate(self, key_type: str = "RSA") -> str:
+        return requests.post(f"{self.url}/test/rotate", json={"type": key_type}, timeout=30).json()["kid"]
+
+    def stats(self) -> dict:
+        return requests.get(f"{self.url}/test/stats", timeout=10).json()
+
+    def delay(self, seconds: float) -> None:
+        requests.post(f"{self.url}/test/delay", json={"seconds": seconds}, timeout=10)
+
+    def config(self, **fields) -> dict:
+        """The provider's ``[[oidc_providers]]`` table, as a dict."""
+        config = {"id": "egi", "issuer": self.issuer, "title": "Test Check-in", "audience": AUDIENCE,
+                  "default_clients": [{"id": "openeo-public", "grant_types": ["urn:ietf:params:oauth:grant-type:device_code+pkce", "refresh_token"]}]}
+        return {**config, **fields}
+
+    def provider(self, **fields) -> ExternalProvider:
+        return ExternalProvider.model_validate(self.config(**fields))
+
+    def validator(self, **options) -> ExternalIssuers:
+        provider = options.pop("provider", None) or self.provider()
+        return ExternalIssuers([provider], **options)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def issuer():
+    process = IssuerProcess()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def own_issuer():
+    """An issuer of the test's own, for tests that rotate its keys or stop it."""
+    process = IssuerProcess()
+    yield process
+    process.stop()

@@ -1,18 +1,15 @@
 """Tokens of another OpenID Connect provider, checked against a real issuer in its own process.
 
-The issuer is ``tests/auth/oidc_issuer.py``, started as a subprocess on a free loopback port; it
-counts the calls to its endpoints, so the tests can see what our validator asked and when.
+The issuer is ``tests/auth/oidc_issuer.py``, started as a subprocess on a free loopback port
+(``IssuerProcess`` and the ``issuer`` fixtures in conftest.py); it counts the calls to its
+endpoints, so the tests can see what our validator asked and when.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -22,65 +19,7 @@ from terracube.auth.external import ExternalIssuers, IssuerUnavailable
 from terracube.auth.providers import ExternalProvider, credentials_oidc_entries
 from terracube.errors import PermissionsInsufficient, TokenInvalid
 from terracube.settings import Settings
-
-ROOT = Path(__file__).resolve().parents[2]
-AUDIENCE = "terracube"
-ENTITLEMENT = "urn:mace:egi.eu:group:vo.terracube.eu:role=member#aai.egi.eu"
-
-
-class IssuerProcess:
-    """``python -m tests.auth.oidc_issuer`` on a free port, and the test routes it offers."""
-
-    def __init__(self):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.auth.oidc_issuer", "--port", "0", "--client", "ci-client:ci-secret",
-             "--audience", AUDIENCE],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-        )
-        started = json.loads(self.process.stdout.readline())
-        self.url, self.issuer = started["url"], started["issuer"]
-
-    def mint(self, **body) -> str:
-        return requests.post(f"{self.url}/test/mint", json=body, timeout=10).json()["token"]
-
-    def rotate(self, key_type: str = "RSA") -> str:
-        return requests.post(f"{self.url}/test/rotate", json={"type": key_type}, timeout=30).json()["kid"]
-
-    def stats(self) -> dict:
-        return requests.get(f"{self.url}/test/stats", timeout=10).json()
-
-    def delay(self, seconds: float) -> None:
-        requests.post(f"{self.url}/test/delay", json={"seconds": seconds}, timeout=10)
-
-    def provider(self, **fields) -> ExternalProvider:
-        config = {"id": "egi", "issuer": self.issuer, "title": "Test Check-in", "audience": AUDIENCE,
-                  "default_clients": [{"id": "openeo-public", "grant_types": ["urn:ietf:params:oauth:grant-type:device_code+pkce", "refresh_token"]}]}
-        return ExternalProvider.model_validate({**config, **fields})
-
-    def validator(self, **options) -> ExternalIssuers:
-        provider = options.pop("provider", None) or self.provider()
-        return ExternalIssuers([provider], **options)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-
-
-@pytest.fixture(scope="module")
-def issuer():
-    process = IssuerProcess()
-    yield process
-    process.stop()
-
-
-@pytest.fixture
-def own_issuer():
-    """An issuer of the test's own, for tests that rotate its keys or stop it."""
-    process = IssuerProcess()
-    yield process
-    process.stop()
-
+from tests.auth.conftest import AUDIENCE, ENTITLEMENT
 
 def header(token: str) -> dict:
     part = token.split(".")[0]

@@ -13,7 +13,7 @@ from joserfc import jwt
 
 from terracube.auth.service import auth_service
 from terracube.auth.store import AuthStore
-from tests.auth.conftest import PASSWORDS, assert_error, bearer
+from tests.auth.conftest import PASSWORDS, bearer
 
 DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
 PUBLIC = "terracube-public"

@@ -18,19 +18,10 @@ from openeo.rest.auth.auth import OidcBearerAuth
 
 from terracube.jobs.store import JobStore
 from terracube.settings import Settings
-from tests.auth.conftest import PASSWORDS, approver, client_credentials, terracube
+from tests.auth.conftest import PASSWORDS, approver, client_credentials, server_env, terracube
 from tests.live_server import LiveServer
 
 SUM = {"process_graph": {"sum": {"process_id": "add", "arguments": {"x": 1, "y": 2}, "result": True}}}
-
-
-def server_env(folder) -> dict[str, str]:
-    """A server of its own: data directory (keys, files), database and results in ``folder``."""
-    return {
-        "TERRACUBE_DATA_DIR": str(folder),
-        "TERRACUBE_DATABASE_URL": f"sqlite:///{folder / 'terracube.db'}",
-        "TERRACUBE_RESULTS_ROOT": str(folder / "results"),
-    }
 
 
 def never(*args, **kwargs) -> None:

@@ -12,7 +12,6 @@ from rio_cogeo.cogeo import cog_validate
 
 from terracube.data.sample import BANDS, SAMPLE_COLLECTION_ID, ensure_sample_archive, render_scene
 from terracube.data.sample.acquisitions import acquisitions
-from terracube.data.sample.landscape import NORTH, WEST
 
 from tests.conftest import TUTORIAL_BOUNDS
 

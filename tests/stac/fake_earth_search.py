@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import socket
 import threading
-from datetime import datetime
 
 import pystac
 import uvicorn

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import base64
 import threading
-import time
 from collections import Counter
 from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from tests.http_server import RangeRequestHandler, StaticServer
@@ -60,42 +59,3 @@ class GuardedServer(StaticServer):
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-
-class FailingServer:
-    """Answers every request with ``status`` (after ``delay`` seconds: a server that hangs)."""
-
-    def __init__(self, status: int = 500, delay: float = 0.0):
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _fail(self):
-                if delay:
-                    time.sleep(delay)
-                body = b'{"code": "Error", "description": "on purpose"}'
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:
-                    pass  # the client gave up waiting
-
-            do_GET = do_POST = do_HEAD = _fail
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> "FailingServer":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()

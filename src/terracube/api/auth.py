@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from terracube.auth.access import current_user
 from terracube.auth.errors import CredentialsInvalid
 from terracube.auth.issuer import DEFAULT_CLIENT_GRANTS, DEFAULT_CLIENT_ID
+from terracube.auth.providers import credentials_oidc_entries
 from terracube.auth.quotas import enforced, quotas_for
 from terracube.auth.service import PROVIDER_ID, auth_service
 from terracube.auth.user import LOCAL_USER, User
@@ -68,7 +69,8 @@ async def basic_credentials(request: Request) -> JSONResponse:
 
 @router.get("/credentials/oidc")
 def oidc_providers(request: Request) -> dict:
-    """The built-in issuer, first and so the default, with a public client for the device and PKCE flows."""
+    """The built-in issuer, first and so the default, with a public client for the device and PKCE flows;
+    then the operator's other providers (``[[oidc_providers]]``, docs/auth.md)."""
     service = auth_service(request.app)
     settings = service.settings
     return {
@@ -88,7 +90,8 @@ def oidc_providers(request: Request) -> dict:
                     }
                 ],
                 "links": [{"rel": "about", "href": f"{service.issuer(request)}/.well-known/openid-configuration", "title": "OpenID Connect discovery"}],
-            }
+            },
+            *credentials_oidc_entries(settings.oidc_providers),
         ]
     }
 

@@ -60,9 +60,10 @@ def user_env(request: Request, user: User = Depends(current_user)) -> ProcessEnv
     """Dependency: what ``user``'s process graphs are validated and run with on this app.
 
     Built by ``terracube.execute.request_env``, as the job worker and the CLI build theirs. A plain
-    ``def``: the first request opens the catalog, which must not block the event loop.
+    ``def``: the first request opens the catalog, which must not block the event loop. A user who
+    is not the local one logged in with an account: their UDFs run confined or not at all.
     """
-    return request_env(app_settings(request.app), app_catalog(request.app), user_id=user.user_id)
+    return request_env(app_settings(request.app), app_catalog(request.app), user_id=user.user_id, accounts=not user.local)
 
 
 def get_settings(request: Request) -> Settings:

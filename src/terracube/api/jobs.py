@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from terracube.api.auth import User, current_user
 from terracube.api.deps import base_url, udp_lookup, user_env
 from terracube.api.paging import Page
+from terracube.auth import Mode, auth_mode
 from terracube.auth.quotas import enforced, quotas_for
 from terracube.errors import BadRequest, FileNotFound, OpenEOError, ProcessGraphMissing
 from terracube.execute import check_process
@@ -61,6 +62,7 @@ def install(app: FastAPI) -> None:
     async def lifespan(application: Any):
         state = application.state
         service = JobService(state.settings)
+        service.accounts_mode = lambda: auth_mode(application) is Mode.ACCOUNTS  # UDFs of such jobs run confined
         # Each run's usage goes to the usage table too (the monthly CPU quota), whatever becomes of the job.
         service.on_usage = lambda user_id, job_id, usage: quotas_for(application).record(user_id, "job", usage, job_id=job_id)
         await run_in_threadpool(service.start)

@@ -26,10 +26,24 @@ err = Console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``users``, ``clients`` and ``keys`` commands to the ``terracube`` command."""
+    """Add the ``users``, ``clients`` and ``keys`` commands to the ``terracube`` command,
+    and have every command refuse a wrong configuration first, in plain words."""
     app.add_typer(users_app, name="users")
     app.add_typer(clients_app, name="clients")
     app.add_typer(keys_app, name="keys")
+    app.callback()(check_configuration)
+
+
+def check_configuration() -> None:
+    # Settings are read by every command; a mistake (an [[oidc_providers]] table taking the
+    # built-in issuer's id, say) is said once, without a traceback around it.
+    from pydantic import ValidationError
+
+    try:
+        get_settings()
+    except ValidationError as error:
+        problems = "\n".join(f"  - {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        _fail(f"the configuration (TERRACUBE_* variables, TERRACUBE_CONFIG file) is not valid:\n{problems}")
 
 
 def _store():
@@ -194,7 +208,7 @@ def users_usage(
 
 @users_app.command("list")
 def users_list() -> None:
-    """List the accounts."""
+    """List the accounts: local ones (a password) and those created by logins through other OpenID Connect providers."""
     store = _store()
     try:
         accounts, clients = store.accounts(), store.clients()
@@ -203,10 +217,12 @@ def users_list() -> None:
     if not accounts:
         out.print("No accounts: the server runs in laptop mode (one local user, loopback addresses only).")
         return
-    table = Table("name", "user id", "admin", "clients", "created")
+    # "login": a password here, or the OpenID Connect provider (and subject) the user comes from.
+    table = Table("name", "user id", "login", "admin", "clients", "created")
     for account in accounts:
         count = sum(1 for client in clients if client.user_id == account.id)
-        table.add_row(account.name, account.id, "yes" if account.admin else "", str(count), _when(account.created))
+        login = f"{account.provider} ({account.subject})" if account.provider else "password"
+        table.add_row(account.name, account.id, login, "yes" if account.admin else "", str(count), _when(account.created))
     out.print(table)
 
 

@@ -1,7 +1,8 @@
 """Tokens of the operator's other OpenID Connect providers, checked here without asking them each time.
 
-A client sends ``Authorization: Bearer oidc/<provider id>/<access token>``; the api room splits
-that and asks :meth:`ExternalIssuers.identity`. A JWT access token is checked locally: its
+A client sends ``Authorization: Bearer oidc/<provider id>/<access token>``; ``AuthService.identify``
+(``service.py``) splits that, asks :meth:`ExternalIssuers.identity`, and maps the identity to a
+terracube user (created at its first login, ``AuthStore.external_user``). A JWT access token is checked locally: its
 signature against the provider's published keys (JWKS, found through the discovery document and
 kept for an hour), its ``alg`` against the provider's allow-list, ``iss``, ``aud`` (or ``azp``),
 ``exp``, ``nbf`` and ``iat`` with a small leeway for clocks. An opaque token (not a JWT) can only
@@ -119,7 +120,7 @@ class ExternalIssuers:
         state = self._issuers.get(provider_id)
         if state is None:
             known = ", ".join(repr(known) for known in self._issuers) or "none"
-            raise TokenInvalid(f"Unknown OpenID Connect provider {provider_id!r} (this server's providers: {known}).")
+            raise TokenInvalid(f"Unknown OpenID Connect provider {provider_id!r} (this server's other providers: {known}; see GET /credentials/oidc).")
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise TokenInvalid(f"The access token for {state.provider.title} is empty or too long.")
         header = _jwt_header(token)

@@ -181,7 +181,7 @@ async def authorize(request: Request) -> Response:
 
 
 def _authorize(request: Request, ctx: Context, oauth: FormRequest, answer: dict[str, str]) -> Response:
-    issuer, service, title = Issuer(ctx), ctx.service, ctx.settings.title
+    issuer, service = Issuer(ctx), ctx.service
     try:
         grant = issuer.get_consent_grant(oauth)
     except OAuth2Error as error:

@@ -26,6 +26,10 @@ GrantType = Literal[
 
 # Signatures with a public key only. "none" and the HMAC family (HS256...) are never accepted:
 # an HMAC "signature" keyed with the issuer's public key is a classic forgery.
+# The built-in issuer's id (``auth/service.py``): no configured provider may take it, or its
+# tokens ("Bearer oidc/terracube/...") would be checked against the wrong issuer.
+BUILTIN_PROVIDER_ID = "terracube"
+
 ASYMMETRIC_ALGORITHMS = (
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519",
 )
@@ -79,6 +83,16 @@ class ExternalProvider(BaseModel):
     default_clients: list[DefaultClient] = Field(default_factory=list)
     allowed_algorithms: list[str] = Field(default_factory=lambda: list(ASYMMETRIC_ALGORITHMS))
     required_claim: RequiredClaim | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _not_the_built_in_id(cls, value: str) -> str:
+        if value.lower() == BUILTIN_PROVIDER_ID:
+            raise ValueError(
+                f"the provider id {value!r} is taken by terracube's built-in issuer "
+                "(GET /credentials/oidc lists it first); give this provider another id, e.g. 'keycloak' or 'egi'"
+            )
+        return value
 
     @field_validator("issuer")
     @classmethod

@@ -10,6 +10,10 @@ The modes (docs/auth.md):
   ones needs a valid token. Once a server has seen an account it stays in this mode until it
   restarts, so removing the last account cannot open a running server to everyone.
 - ``OPEN``: ``TERRACUBE_AUTH=none``. Like laptop mode whatever the accounts, on purpose.
+
+In accounts mode a token is the built-in issuer's (``basic//...``, ``oidc/terracube/...``) or one
+of the operator's other providers' (``oidc/<id>/...``, checked by ``external.py``); a person of
+another provider becomes a terracube user at their first login.
 """
 
 from __future__ import annotations
@@ -22,16 +26,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from terracube.auth.errors import AuthenticationRequired, AuthenticationSchemeInvalid, TokenInvalid
+from terracube.auth.external import ExternalIdentity, ExternalIssuers
 from terracube.auth.grants import GrantStore
 from terracube.auth.keys import KeyRing
 from terracube.auth.modes import Mode
+from terracube.auth.providers import BUILTIN_PROVIDER_ID
 from terracube.auth.store import AuthStore, user_of
 from terracube.auth.tokens import LEEWAY, TokenRejected, Tokens
 from terracube.auth.user import LOCAL_USER, User
 
 log = logging.getLogger("terracube.auth")
 
-PROVIDER_ID = "terracube"  # the built-in issuer's id in /credentials/oidc and in "Bearer oidc/terracube/..."
+PROVIDER_ID = BUILTIN_PROVIDER_ID  # the built-in issuer's id in /credentials/oidc and in "Bearer oidc/terracube/..."
 ISSUER_PATH = "/oidc"
 MODE_SECONDS = 2.0  # how long "are there accounts?" is answered from memory
 USER_SECONDS = 5.0  # how long an account looked up for a token is reused (a removed user is refused after that)
@@ -57,6 +63,9 @@ class AuthService:
         self._accounts_seen = False
         self._mode_checked = float("-inf")
         self._users: dict[str, tuple[float, User | None, float | None]] = {}
+        # The operator's other providers; one validator for the app, so its keys and userinfo caches live.
+        self.external = ExternalIssuers(getattr(settings, "oidc_providers", []))
+        self._external_users: dict[tuple[str, str], tuple[float, User]] = {}
 
     @property
     def store(self) -> AuthStore:
@@ -139,7 +148,9 @@ class AuthService:
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() != "bearer":
             raise AuthenticationSchemeInvalid(f"Authentication scheme {scheme!r} is not supported here: send 'Authorization: Bearer ...'.")
-        token = openeo_bearer_token(credentials.strip())
+        provider, token = openeo_bearer_token(credentials.strip())
+        if provider != PROVIDER_ID:
+            return self.external_user(self.external.identity(provider, token))
         try:
             claims = self.tokens.validate(token, issuer)
         except TokenRejected as error:
@@ -152,17 +163,29 @@ class AuthService:
             raise TokenInvalid("The access token is no longer valid (the account was removed or its password changed). Please log in again.")
         return user
 
+    def external_user(self, identity: ExternalIdentity) -> User:
+        """The terracube user of a person another provider vouched for: found, or created at its first login.
 
-def openeo_bearer_token(credentials: str) -> str:
-    """The token of an openEO bearer value: ``basic//TOKEN`` or ``oidc/PROVIDER/TOKEN``."""
+        ``identity`` passed ``ExternalIssuers`` (signature, claims, the provider's claim gate) on
+        this very request; only the account lookup is reused for a few seconds.
+        """
+        now = time.monotonic()
+        cached = self._external_users.get(identity.key)
+        if cached is not None and now - cached[0] < USER_SECONDS:
+            return cached[1]
+        user = self.store.external_user(identity.provider_id, identity.sub, identity.name or identity.email)
+        self._external_users[identity.key] = (now, user)
+        return user
+
+
+def openeo_bearer_token(credentials: str) -> tuple[str, str]:
+    """(provider id, token) of an openEO bearer value: ``basic//TOKEN`` (the built-in issuer's) or ``oidc/PROVIDER/TOKEN``."""
     method, _, rest = credentials.partition("/")
     if method == "basic" and rest.startswith("/"):
-        return rest[1:]
+        return PROVIDER_ID, rest[1:]
     if method == "oidc":
         provider, _, token = rest.partition("/")
-        if provider == PROVIDER_ID:
-            return token
-        raise TokenInvalid(f"Unknown OpenID Connect provider {provider!r}: see GET /credentials/oidc.")
+        return provider, token
     raise TokenInvalid("The bearer token must look like 'basic//TOKEN' or 'oidc/PROVIDER/TOKEN' (openEO API, Authentication).")
 
 

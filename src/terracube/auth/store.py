@@ -7,12 +7,14 @@ CLI works before any server ever ran.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from terracube.auth import passwords
@@ -42,6 +44,13 @@ def user_of(account: Account) -> User:
 def check_password_rules(password: str) -> None:
     if len(password) < passwords.MIN_PASSWORD_LENGTH:
         raise AccountError(f"A password needs at least {passwords.MIN_PASSWORD_LENGTH} characters.")
+
+
+def external_names(display: str, provider: str, subject: str) -> list[str]:
+    """The names an external user may get, the first one free is taken: names are unique among all users."""
+    display = " ".join(display.split())[:200] or subject[:200]
+    digest = hashlib.sha256(subject.encode()).hexdigest()[:10]
+    return [display, f"{display} ({provider})", f"{display} ({provider} {digest})", f"{provider}:{digest}:{secrets.token_hex(4)}"]
 
 
 class AuthStore:
@@ -122,6 +131,8 @@ class AuthStore:
         """A new password; every token and refresh token issued before ends now."""
         check_password_rules(password)
         account = self.account(name)
+        if account.provider is not None:
+            raise AccountError(f"{name!r} logs in through the OpenID Connect provider {account.provider!r}: it has no password here.")
         with self.sessions.begin() as session:
             values = {"password_hash": passwords.hash_password(password), "tokens_valid_from": utcnow()}
             session.execute(update(Account).where(Account.id == account.id).values(**values))
@@ -137,6 +148,32 @@ class AuthStore:
             session.execute(delete(AuthorizationCode).where(AuthorizationCode.user_id == account.id))
             session.execute(delete(Account).where(Account.id == account.id))
         return account.id
+
+    # --- users of the operator's other OpenID Connect providers (auth/external.py) ----------
+    def external_account(self, provider: str, subject: str) -> Account | None:
+        with self.sessions() as session:
+            return session.scalar(select(Account).where(Account.provider == provider, Account.subject == subject))
+
+    def external_user(self, provider: str, subject: str, display_name: str | None) -> User:
+        """The user ``(provider, subject)``, created at its first login with the default quotas (no override)."""
+        account = self.external_account(provider, subject)
+        if account is not None:
+            return user_of(account)
+        # "x-" never starts a local account's id ("u-...", "anonymous"); the random part makes an
+        # account removed and created again at its next login a new user, not the heir of the old data.
+        user_id = f"x-{provider}-{secrets.token_hex(8)}"
+        for name in external_names(display_name or subject, provider, subject):
+            try:
+                with self.sessions.begin() as session:
+                    account = Account(id=user_id, name=name, password_hash=None, admin=False, created=utcnow(), provider=provider, subject=subject)
+                    session.add(account)
+                return user_of(account)
+            except IntegrityError:
+                # The name is taken, or a parallel request of the same person created the account first.
+                account = self.external_account(provider, subject)
+                if account is not None:
+                    return user_of(account)
+        raise AccountError(f"No free user name for {subject!r} of provider {provider!r}.")
 
     # --- clients ---------------------------------------------------------------------------
     def add_client(self, name: str, user_name: str) -> tuple[str, str]:

@@ -32,7 +32,7 @@ def _label(value) -> str:
 def _output_dtype(dtype: np.dtype) -> np.dtype:
     if dtype == np.float64:
         return np.dtype("float32")
-    if dtype == bool:
+    if dtype == np.bool_:
         return np.dtype("uint8")
     return np.dtype(dtype)
 

@@ -78,6 +78,9 @@ class JobService:
         self._cancel_events: list[tuple[float, str, int]] = []
         self._connecting = False
         self.dask_error: str | None = None
+        # Whether the server has accounts (the app sets it: api/jobs.install); a job submitted then
+        # runs its UDFs confined by bubblewrap or not at all.
+        self.accounts_mode: Callable[[], bool] = lambda: False
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self, settings: Settings | None = None) -> "JobService":
@@ -231,7 +234,10 @@ class JobService:
         tmp_name = self.storage.tmp_name(job.id)
         # The worker has no database: the user-defined processes the graph calls travel with the task.
         udps = self.udps.snapshot(job.user_id, job.process)
-        task = JobTask(job.id, job.attempt, job.process, self.settings, self.storage.root, tmp_name, udps, job.user_id)
+        task = JobTask(
+            job.id, job.attempt, job.process, self.settings, self.storage.root, tmp_name, udps, job.user_id,
+            udf_sandbox_required=self.accounts_mode(),
+        )
         active = Active(job.id, job.attempt, job.user_id, tmp_name)
         key = f"terracube-job-{job.id}-{job.attempt}-{self.id.rsplit(':', 1)[-1]}"
         active.future = self.client.submit(run_job, task, key=key, pure=False)

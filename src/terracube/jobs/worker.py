@@ -53,6 +53,7 @@ class JobTask:
     # The user-defined processes the graph calls, {id: document}, as they were when the job started.
     udps: dict | None = None
     user_id: str | None = None  # whose uploaded files load_uploaded_files reads
+    udf_sandbox_required: bool = False  # submitted with accounts: run_udf confined by bubblewrap, or refused
 
 
 @dataclass(frozen=True)
@@ -257,7 +258,7 @@ def execute_graph(task: JobTask, catalog: Catalog, directory: Path, usage: Usage
 
     The loads count the pixels they read into ``usage``."""
     directory.mkdir(parents=True, exist_ok=True)
-    env = request_env(task.settings, catalog, user_id=task.user_id)
+    env = request_env(task.settings, catalog, user_id=task.user_id, accounts=task.udf_sandbox_required)
     if usage is not None:
         env = dataclasses.replace(env, usage=usage)
     return execute(task.process, env, directory, udps=lookup_in(task.udps))

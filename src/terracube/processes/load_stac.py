@@ -15,8 +15,9 @@ loads back as the cube that was saved. The same search-and-read path as ``load_c
 
 A URL the server cannot read, or that is not STAC, is the user's ``ProcessParameterInvalid``
 (400); an archive that fails while its scenes are searched or read is ``ArchiveUnavailable`` (502).
-Local paths are only read inside the server's data directory (and ``load_stac_local_dirs``): the
-server's disk is not the user's.
+Local paths are only read inside the sample archive (``<data_dir>/sample``) and
+``load_stac_local_dirs``: the server's disk is not the user's, and the rest of the data directory
+holds other users' files and results (a job's results are read through their signed URL).
 """
 
 from __future__ import annotations
@@ -178,7 +179,9 @@ def check_location(url: str, settings: Settings, process: str = "load_stac") -> 
         path = Path(url)
     else:
         raise ProcessParameterInvalid(f"{process}: URLs with scheme '{parsed.scheme}' are not supported; use http(s).")
-    allowed = [Path(d) for d in (settings.data_dir, *settings.load_stac_local_dirs) if d]
+    # Of the data directory only the sample archive: the rest is the users' files and results and the
+    # server's database and keys, which one user must not reach (nor probe) through a path.
+    allowed = [Path(d) for d in (settings.sample_dir, *settings.load_stac_local_dirs) if d]
     resolved = path.expanduser().resolve()
     if not any(resolved.is_relative_to(directory.expanduser().resolve()) for directory in allowed):
         raise ProcessParameterInvalid(
