@@ -226,6 +226,7 @@ def run_job(task: JobTask) -> JobOutcome:
     except BaseException as error:
         return _failure(error, task, _measured(meter, reporter), reporter.logs_sent)
     finally:
+        meter.__exit__(None, None, None)  # no sampling thread outlives the job, whatever happened
         if handler is not None:
             _detach(handler)
         try:
