@@ -8,7 +8,8 @@ writers, and nowhere earlier.
 
 ``request_env`` is the one way to build the ``ProcessEnv`` a request runs with, so every caller gives
 its processes the same things: the catalog, the settings and the user's files. ``execute_sync``
-adds the synchronous pixel limit.
+adds the synchronous pixel limit and measures the run (``terracube.usage``: CPU, memory, wall time;
+the loads count the pixels they read into ``ProcessEnv.usage``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from terracube.graph.udp import UdpLookup
 from terracube.graph.validate import collect_errors, validate_process_graph
 from terracube.processes.env import ProcessEnv, SavedResult
 from terracube.settings import Settings
+from terracube.usage import Meter, Usage
 
 log = logging.getLogger("terracube.execute")
 
@@ -112,6 +114,7 @@ class SyncResult:
     content: bytes | None = None
     filename: str | None = None
     cleanup: Callable[[], None] | None = None
+    usage: Usage | None = None
 
 
 def execute_sync(process: Any, env: ProcessEnv, udps: UdpLookup | None = None) -> SyncResult:
@@ -122,11 +125,15 @@ def execute_sync(process: Any, env: ProcessEnv, udps: UdpLookup | None = None) -
     env = dataclasses.replace(env, max_pixels=env.settings.sync_max_pixels)
     directory = Path(tempfile.mkdtemp(prefix="terracube-sync-"))
     try:
-        execution = execute(process, env, directory, udps)
+        # Measured into env.usage, which the caller's environment shares: it sees a failed run's usage too.
+        with Meter(env.usage):
+            execution = execute(process, env, directory, udps)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
     # A graph that saves several results answers with the last one, as the result node; a saved
     # model writes its STAC Item first and the model file last, so the answer is the model.
     path, media_type = execution.files[-1]
-    return SyncResult(media_type, path=path, filename=path.name, cleanup=lambda: shutil.rmtree(directory, ignore_errors=True))
+    return SyncResult(
+        media_type, path=path, filename=path.name, cleanup=lambda: shutil.rmtree(directory, ignore_errors=True), usage=env.usage
+    )

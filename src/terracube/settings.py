@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     signing_secret: str | None = None  # shared by all API servers of one deployment; default: a key file
     result_url_lifetime: int = Field(default=7 * 24 * 3600, ge=60)  # seconds a signed result URL stays valid
 
+    # Quotas in accounts mode (docs/auth.md#usage-and-quotas); `terracube users quota` overrides them
+    # per user. 0 or None: no limit. CPU hours a calendar month (UTC); bytes of files and job results.
+    quota_cpu_hours: float | None = Field(default=10.0, ge=0)
+    quota_storage_bytes: int | None = Field(default=5 * 2**30, ge=0)
+
     # Users' uploaded files (docs/api.md, /files): a folder; default <data_dir>/files.
     files_root: Path | None = None
     max_upload_bytes: int = Field(default=2 * 2**30, ge=1)  # one upload's size limit

@@ -340,7 +340,10 @@ def test_basic_credentials_and_me(client):
     assert response.headers["www-authenticate"].startswith("Basic")
     assert_error(client.get("/credentials/basic", headers={"Authorization": "Basic !!!"}), 401, "AuthenticationRequired")
     me = client.get("/me", headers={"Authorization": f"Bearer basic//{token}"}).json()
-    assert me == {"user_id": "anonymous", "name": "Anonymous", "links": []}
+    # Laptop mode: no quota, so no budget and no storage limit (the API's nulls); the month's usage beside.
+    assert {k: me[k] for k in ("user_id", "name", "budget", "storage", "links")} == {
+        "user_id": "anonymous", "name": "Anonymous", "budget": None, "storage": None, "links": []}
+    assert me["usage"]["budget_unit"] == "cpu-hours"
     assert client.get("/me").json()["user_id"] == "anonymous"
     encoded = base64.b64encode(b"carol:secret").decode()
     assert client.get("/credentials/basic", headers={"Authorization": f"Basic {encoded}"}).status_code == 200

@@ -45,7 +45,10 @@ def forge(app, claims: dict, header: dict | None = None, key=None) -> str:
 def test_laptop_mode_needs_no_login_and_ignores_tokens(laptop):
     assert is_laptop_mode(laptop.app) and auth_mode(laptop.app) is Mode.LAPTOP
     for headers in ({}, bearer("garbage"), bearer("x", "oidc/elsewhere/"), {"Authorization": "Basic Zm9vOmJhcg=="}):
-        assert laptop.get("/me", headers=headers).json() == {"user_id": "anonymous", "name": "Anonymous", "links": []}
+        me = laptop.get("/me", headers=headers).json()
+        # No quota in laptop mode: budget and storage are null, as the API asks where no limit applies.
+        assert {k: me[k] for k in ("user_id", "name", "budget", "storage", "links")} == {
+            "user_id": "anonymous", "name": "Anonymous", "budget": None, "storage": None, "links": []}
     # Any name and password: the token is a real one, signed for the local user.
     token = basic_token(laptop, "whoever", "anything")
     assert jwt.decode(token, auth_service(laptop.app).keys.key_set()).claims["sub"] == "anonymous"
@@ -97,7 +100,8 @@ def test_accounts_mode_public_and_private_routes(accounts):
         body = assert_error(accounts.request(method, path, json={}), 401, "AuthenticationRequired")
         assert "log in" in body["message"].lower()
     token = basic_token(accounts, "alice")
-    assert accounts.get("/me", headers=bearer(token)).json() == {"user_id": accounts.user_ids["alice"], "name": "alice", "links": []}
+    me = accounts.get("/me", headers=bearer(token)).json()
+    assert (me["user_id"], me["name"], me["links"]) == (accounts.user_ids["alice"], "alice", [])
     assert accounts.get("/files", headers=bearer(token)).json()["files"] == []
     # The signed result links need no token (their signature is checked by the jobs room).
     assert accounts.get("/jobs/j-123/results/assets/a.tif").status_code != 401

@@ -20,6 +20,7 @@ from terracube.auth.access import current_user
 from terracube.auth.errors import CredentialsInvalid
 from terracube.auth.issuer import DEFAULT_CLIENT_GRANTS, DEFAULT_CLIENT_ID
 from terracube.auth.providers import credentials_oidc_entries
+from terracube.auth.quotas import enforced, quotas_for
 from terracube.auth.service import PROVIDER_ID, auth_service
 from terracube.auth.user import LOCAL_USER, User
 
@@ -96,5 +97,11 @@ def oidc_providers(request: Request) -> dict:
 
 
 @router.get("/me")
-def me(user: User = Depends(current_user)) -> dict:
-    return {"user_id": user.user_id, "name": user.name, "links": []}
+def me(request: Request, user: User = Depends(current_user)) -> dict:
+    """Who the user is and what is left: ``budget`` in CPU hours of this month, ``storage`` in bytes.
+
+    terracube has no currency, so its budget is CPU hours (``usage.budget_unit`` says so); both are
+    null where no limit applies (laptop mode, or no quota). ``usage`` holds the month's figures.
+    """
+    summary = quotas_for(request.app).summary(user.user_id, enforced(request.app))
+    return {"user_id": user.user_id, "name": user.name, **summary, "links": []}

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from terracube.api.auth import User, current_user
 from terracube.api.deps import base_url
 from terracube.api.paging import paging_links
+from terracube.auth.quotas import enforced, quotas_for
 from terracube.errors import PayloadTooLarge
 from terracube.files.store import FileStore, UserFiles
 
@@ -31,19 +32,35 @@ def list_files(
     return {"files": page, "links": paging_links(f"{base_url(request)}/files", limit, offset, len(listed))}
 
 
+def storage_room(request: Request, user: User, files: UserFiles, path: str) -> int | None:
+    """Bytes this upload may have under the user's storage quota (accounts mode), None without one."""
+    if not enforced(request.app):
+        return None
+    return quotas_for(request.app).upload_room(user.user_id, replacing=files.size_of(path))
+
+
 @router.put("/files/{path:path}")
-async def upload_file(path: str, request: Request, files: UserFiles = Depends(user_files)) -> dict:
-    """The body is streamed to disk, never held in memory; a broken upload leaves nothing behind."""
+async def upload_file(path: str, request: Request, files: UserFiles = Depends(user_files), user: User = Depends(current_user)) -> dict:
+    """The body is streamed to disk, never held in memory; a broken upload leaves nothing behind.
+
+    Two limits, checked on the declared length and again on the bytes as they come: the server's
+    ``max_upload_bytes`` a file (413) and the user's storage quota (400 ``StorageQuotaExceeded``).
+    """
     limit = request.app.state.settings.max_upload_bytes
     declared = request.headers.get("content-length")
     files.local_path(path)  # refuse a bad path before reading the body
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The upload has {declared} bytes; this server takes at most {limit} bytes a file.")
+    room = await run_in_threadpool(storage_room, request, user, files, path)
+    if room is not None and declared and declared.isdigit() and int(declared) > room:
+        raise await run_in_threadpool(quotas_for(request.app).upload_refused, user.user_id, int(declared), room)
     upload = await run_in_threadpool(files.begin, path)
     try:
         async for chunk in request.stream():
             if upload.size + len(chunk) > limit:
                 raise PayloadTooLarge(f"The upload is larger than {limit} bytes, the most this server takes a file.")
+            if room is not None and upload.size + len(chunk) > room:
+                raise await run_in_threadpool(quotas_for(request.app).upload_refused, user.user_id, upload.size + len(chunk), room)
             await run_in_threadpool(upload.write, chunk)
     except BaseException:
         await run_in_threadpool(upload.abort)

@@ -20,6 +20,7 @@ from terracube.api.auth import User, current_user
 from terracube.api.deps import base_url, udp_lookup, user_env
 from terracube.api.paging import Page
 from terracube.auth import Mode, auth_mode
+from terracube.auth.quotas import enforced, quotas_for
 from terracube.errors import BadRequest, FileNotFound, OpenEOError, ProcessGraphMissing
 from terracube.execute import check_process
 from terracube.jobs.errors import (
@@ -62,6 +63,8 @@ def install(app: FastAPI) -> None:
         state = application.state
         service = JobService(state.settings)
         service.accounts_mode = lambda: auth_mode(application) is Mode.ACCOUNTS  # UDFs of such jobs run confined
+        # Each run's usage goes to the usage table too (the monthly CPU quota), whatever becomes of the job.
+        service.on_usage = lambda user_id, job_id, usage: quotas_for(application).record(user_id, "job", usage, job_id=job_id)
         await run_in_threadpool(service.start)
         state.jobs = service
         state.udps = service.udps  # user-defined processes share the job store's database
@@ -166,7 +169,12 @@ def delete_job(request: Request, job_id: str, user: User = Depends(current_user)
 
 @router.post("/jobs/{job_id}/results", status_code=202)
 def start_job(request: Request, job_id: str, user: User = Depends(current_user)) -> Response:
-    service, _ = owned_job(request, job_id, user)
+    service, job = owned_job(request, job_id, user)
+    if job.status not in ACTIVE and enforced(request.app):
+        # New work only: 402 when the month's CPU hours are used up, 400 when no storage is left for results.
+        quotas = quotas_for(request.app)
+        quotas.check_processing(user.user_id)
+        quotas.check_storage(user.user_id)
     service.start_job(job_id)  # no effect on a queued or running job, as the spec says
     return Response(status_code=202)
 

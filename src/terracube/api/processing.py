@@ -7,6 +7,7 @@ graph room (not the HTTP layer) decides what is wrong with it and says so with t
 from __future__ import annotations
 
 import json
+import logging
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
@@ -16,9 +17,13 @@ from starlette.concurrency import run_in_threadpool
 
 from terracube.api.auth import User, current_user
 from terracube.api.deps import udp_lookup, user_env
+from terracube.auth.quotas import enforced, quotas_for
 from terracube.errors import BadRequest, ProcessGraphMissing
 from terracube.execute import execute_sync, validation_errors
 from terracube.processes.env import ProcessEnv
+from terracube.usage import Usage
+
+log = logging.getLogger("terracube.api")
 
 router = APIRouter(tags=["processing"])
 
@@ -49,11 +54,32 @@ def content_disposition(filename: str) -> str:
     return f'attachment; filename="{filename}"' if quoted == filename else f"attachment; filename*=utf-8''{quoted}"
 
 
+def check_quota(request: Request, user: User) -> None:
+    """402 ``PaymentRequired`` when the user's CPU hours of this month are used up (accounts mode)."""
+    if enforced(request.app):
+        quotas_for(request.app).check_processing(user.user_id)
+
+
+def record_usage(request: Request, user: User, usage: Usage) -> None:
+    """One row in the usage table; a failure to record is logged, never the request's failure."""
+    log.info("POST /result of %s: %s", user.user_id, usage.sentence())
+    try:
+        quotas_for(request.app).record(user.user_id, "sync", usage)
+    except Exception:
+        log.exception("could not record the usage of a synchronous request of %s", user.user_id)
+
+
 @router.post("/result")
 async def result(request: Request, env: ProcessEnv = Depends(user_env), user: User = Depends(current_user)) -> Response:
     process = await process_document(request)
+    await run_in_threadpool(check_quota, request, user)
     # The work runs in a worker thread: the event loop keeps serving other requests meanwhile.
-    answer = await run_in_threadpool(execute_sync, process, env, udp_lookup(request, user))
+    try:
+        answer = await run_in_threadpool(execute_sync, process, env, udp_lookup(request, user))
+    finally:
+        # Measured into env.usage by execute_sync, also when the graph failed: it used the machine.
+        if env.usage.wall_seconds > 0:
+            await run_in_threadpool(record_usage, request, user, env.usage)
     headers = {"OpenEO-Costs": "0"}
     cleanup = BackgroundTask(answer.cleanup) if answer.cleanup else None
     if answer.path is not None:

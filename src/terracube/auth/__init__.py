@@ -9,6 +9,7 @@
 - ``issuer.py``    authlib's authorization server with our glue; ``oidc.py`` its routes; ``pages.py`` its HTML
 - ``cli.py``       ``terracube users``, ``clients``, ``keys``; ``userdata.py`` a removed user's data
 - ``providers.py`` the operator's other issuers (settings); ``external.py`` their tokens' check
+- ``quotas.py``    the usage table, the monthly CPU and storage quotas, what ``GET /me`` shows
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ otherwise, so scripts can do ``echo "$PASSWORD" | terracube users add alice``.
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import datetime, timezone
 
@@ -73,6 +74,11 @@ def _when(value: datetime | None) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if value else "-"
 
 
+# What `users add` and `users quota` take (auth/quotas.py applies them).
+CPU_HELP = "CPU hours a month: a number (0: no limit) or 'default' (TERRACUBE_QUOTA_CPU_HOURS)."
+STORAGE_HELP = "Storage for files and job results: bytes, or with a unit (500MB, 5GiB); 0: no limit; 'default' (TERRACUBE_QUOTA_STORAGE_BYTES)."
+
+
 # --- users -----------------------------------------------------------------------------------
 @users_app.command("add")
 def users_add(
@@ -81,16 +87,123 @@ def users_add(
     owns_local_data: bool = typer.Option(
         False, "--owns-local-data", help="Take over what this server stored in laptop mode (the local user's jobs, files, processes)."
     ),
+    cpu_hours: str | None = typer.Option(None, "--cpu-hours", help=CPU_HELP),
+    storage: str | None = typer.Option(None, "--storage", help=STORAGE_HELP),
 ) -> None:
     """Add an account; from now on the server needs a login (accounts mode)."""
+    quotas = _quota_values(cpu_hours, storage)
     store = _store()
     try:
         user = store.add_user(name, read_password(), admin=admin, owns_local_data=owns_local_data)
+        if quotas:
+            store.set_quota(name, **quotas)
     except _account_error() as error:
         _fail(str(error))
     finally:
         store.close()
     out.print(f"Added {'administrator' if admin else 'user'} {user.name} (user id {user.user_id}).")
+
+
+# --- quotas and usage ------------------------------------------------------------------------
+UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_bytes(text: str) -> int:
+    """``1048576``, ``500MB``, ``5 GiB`` -> bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
+    if not match or match.group(2).lower() not in UNITS:
+        raise typer.BadParameter(f"{text!r} is not a size: bytes, or a number with B, KB, MB, GB, TB, KiB, MiB, GiB or TiB.")
+    return int(float(match.group(1)) * UNITS[match.group(2).lower()])
+
+
+def _quota_values(cpu_hours: str | None, storage: str | None) -> dict:
+    values: dict = {}
+    if cpu_hours is not None:
+        if cpu_hours.strip().lower() == "default":
+            values["quota_cpu_hours"] = None
+        else:
+            try:
+                values["quota_cpu_hours"] = float(cpu_hours)
+            except ValueError:
+                raise typer.BadParameter(f"--cpu-hours {cpu_hours!r}: a number of hours, 0 for no limit, or 'default'.") from None
+            if values["quota_cpu_hours"] < 0:
+                raise typer.BadParameter("--cpu-hours cannot be negative (0 means no limit).")
+    if storage is not None:
+        values["quota_storage_bytes"] = None if storage.strip().lower() == "default" else parse_bytes(storage)
+    return values
+
+
+def _quotas(store):
+    from terracube.auth.quotas import Quotas
+
+    return Quotas(get_settings(), store.sessions)
+
+
+def _hours(seconds: float | None) -> str:
+    return "no limit" if seconds is None else f"{seconds / 3600:.3f}"
+
+
+def _size(value: int | None) -> str:
+    from terracube.auth.quotas import human_bytes
+
+    return "no limit" if value is None else human_bytes(value).split(" (")[0]
+
+
+@users_app.command("quota")
+def users_quota(
+    name: str = typer.Argument(..., help="The login name."),
+    cpu_hours: str | None = typer.Option(None, "--cpu-hours", help=CPU_HELP),
+    storage: str | None = typer.Option(None, "--storage", help=STORAGE_HELP),
+) -> None:
+    """Show or set a user's quotas (CPU hours a month, storage); without options, show them."""
+    values = _quota_values(cpu_hours, storage)
+    store = _store()
+    try:
+        account = store.set_quota(name, **values) if values else store.account(name)
+        limits = _quotas(store).limits(account.id, account)
+    except _account_error() as error:
+        _fail(str(error))
+    finally:
+        store.close()
+    cpu_source = "default" if account.quota_cpu_hours is None else "own"
+    storage_source = "default" if account.quota_storage_bytes is None else "own"
+    cpu = "no limit" if limits.cpu_seconds is None else f"{_hours(limits.cpu_seconds)} hours a month"
+    out.print(f"{name}: CPU {cpu} ({cpu_source}), storage {_size(limits.storage_bytes)} ({storage_source}).")
+
+
+@users_app.command("usage")
+def users_usage(
+    month: str | None = typer.Option(None, "--month", help="The month, YYYY-MM (UTC); default: this month."),
+) -> None:
+    """Every user's usage of a month against their quotas (enforced in accounts mode)."""
+    from terracube.auth.quotas import month_bounds
+
+    when = None
+    if month:
+        try:
+            when = datetime.strptime(month, "%Y-%m").replace(tzinfo=timezone.utc)
+        except ValueError:
+            raise typer.BadParameter(f"--month {month!r}: use YYYY-MM, e.g. 2026-11.") from None
+    store = _store()
+    try:
+        quotas = _quotas(store)
+        start, reset = month_bounds(when or quotas.now())
+        sums = quotas.months(start)
+        accounts = {account.id: account for account in store.accounts()}
+        table = Table("name", "user id", "CPU hours", "CPU quota", "requests", "jobs", "pixels read", "storage", "storage quota",
+                      title=f"Usage in {start:%Y-%m} (UTC; quotas reset {reset:%Y-%m-%d})")
+        for user_id in [*accounts, *sorted(set(sums) - set(accounts))]:
+            account = accounts.get(user_id)
+            used = sums.get(user_id)
+            limits = quotas.limits(user_id, account)
+            table.add_row(
+                account.name if account else "(no account)", user_id, f"{(used.cpu_seconds if used else 0) / 3600:.4f}",
+                _hours(limits.cpu_seconds), str(used.requests if used else 0), str(used.jobs if used else 0),
+                f"{used.pixels if used else 0:,}", _size(quotas.storage_used(user_id)), _size(limits.storage_bytes),
+            )
+    finally:
+        store.close()
+    out.print(table)
 
 
 @users_app.command("list")

@@ -1,4 +1,4 @@
-"""The tables of accounts and logins, in the jobs database (migration ``0003_accounts``).
+"""The tables of accounts and logins (migration ``0003_accounts``) and of usage (``0004_usage``), in the jobs database.
 
 Secrets are never stored: passwords as Argon2 hashes, client secrets, refresh tokens, device
 codes and authorization codes as SHA-256 digests (they are long random strings, so a fast hash
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from terracube.jobs.store import UTCDateTime
@@ -34,7 +34,7 @@ class Account(Base):
     tokens_valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
     provider: Mapped[str | None] = mapped_column(String(64))
     subject: Mapped[str | None] = mapped_column(String(255))
-    # Overrides of the default quotas (None: the default applies).
+    # Overrides of the default quotas (None: the default applies; 0: no limit). auth/quotas.py.
     quota_cpu_hours: Mapped[float | None] = mapped_column(Float)
     quota_storage_bytes: Mapped[int | None] = mapped_column(BigInteger)
 
@@ -107,3 +107,24 @@ class AuthorizationCode(Base):
     local: Mapped[bool] = mapped_column(Boolean, default=False)
     auth_time: Mapped[int] = mapped_column(Integer)
     expires: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class UsageRecord(Base):
+    """What one synchronous request or one run of a batch job used (``terracube.usage``), for quotas.
+
+    Kept apart from the job's own ``usage`` field, which a restart of the job clears: the month's
+    CPU time is the sum of these rows, whatever became of the jobs.
+    """
+
+    __tablename__ = "usage"
+    __table_args__ = (Index("ix_usage_user_at", "user_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))  # "sync" (POST /result) or "job"
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    cpu_seconds: Mapped[float] = mapped_column(Float)
+    peak_memory: Mapped[int] = mapped_column(BigInteger)  # bytes
+    wall_seconds: Mapped[float] = mapped_column(Float)
+    pixels: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # when the work ended

@@ -115,6 +115,18 @@ class AuthStore:
                 session.execute(update(Account).where(Account.id == account.id).values(password_hash=passwords.hash_password(password)))
         return user_of(account)
 
+    def set_quota(self, name: str, **values: float | int | None) -> Account:
+        """Set ``quota_cpu_hours`` and/or ``quota_storage_bytes`` of an account (None: the default; 0: no limit)."""
+        allowed = {"quota_cpu_hours", "quota_storage_bytes"}
+        if not set(values) <= allowed:
+            raise AccountError(f"Unknown quota {sorted(set(values) - allowed)}.")
+        if any(value is not None and value < 0 for value in values.values()):
+            raise AccountError("A quota cannot be negative (0 means no limit).")
+        account = self.account(name)
+        with self.sessions.begin() as session:
+            session.execute(update(Account).where(Account.id == account.id).values(**values))
+        return self.account(name)
+
     def set_password(self, name: str, password: str) -> None:
         """A new password; every token and refresh token issued before ends now."""
         check_password_rules(password)

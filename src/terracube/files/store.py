@@ -70,6 +70,15 @@ class UserFiles:
         ]
         return [self.info(p) for p in sorted(found, key=lambda p: p.relative_to(self.root).as_posix())]
 
+    def used_bytes(self) -> int:
+        """Bytes the user's files take (what the storage quota counts; uploads in progress are not files yet)."""
+        return sum(entry["size"] for entry in self.list())
+
+    def size_of(self, path: str) -> int:
+        """Bytes of the file at ``path``, 0 if there is none: an upload replacing it frees them."""
+        local = self.local_path(path)
+        return local.stat().st_size if local.is_file() else 0
+
     def begin(self, path: str) -> "Upload":
         """An upload into a temporary file beside ``path``; ``commit()`` renames it into place."""
         local = self.local_path(path)

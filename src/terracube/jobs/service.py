@@ -32,6 +32,7 @@ from terracube.jobs.store import ACTIVE, Job, JobStore, utcnow
 from terracube.jobs.udp_store import UdpStore
 from terracube.jobs.worker import TOPIC, JobError, JobOutcome, JobTask, cancel_event_name, run_job
 from terracube.settings import Settings
+from terracube.usage import Usage
 
 log = logging.getLogger("terracube.jobs")
 
@@ -65,6 +66,9 @@ class JobService:
         self.cluster = None
         self.max_jobs = max(1, settings.max_concurrent_jobs)
         self.max_jobs_per_user = max(1, settings.max_concurrent_jobs_per_user)
+        # Called with (user_id, job_id, Usage) after every run, canceled ones too: the app records
+        # it for the quotas (api/jobs.py). The jobs room knows nothing of accounts.
+        self.on_usage: Callable[[str, str, Usage], None] | None = None
         self._active: dict[str, Active] = {}
         self._stopping: dict[tuple[str, int], Active] = {}
         self._lock = threading.RLock()
@@ -273,6 +277,8 @@ class JobService:
             active = self._active.get(job_id)
             current = active is not None and active.attempt == attempt and active.future is future
         outcome = self._outcome(future)
+        if stopped is not None or current:
+            self._record_usage(stopped or active, outcome)
         if current and stopped is None:
             self._await_logs(active, outcome.logs_sent)
             with self._lock:
@@ -286,6 +292,14 @@ class JobService:
             return
         self._finish(active, outcome)
         self.wake()
+
+    def _record_usage(self, active: Active, outcome: JobOutcome) -> None:
+        if self.on_usage is None or not outcome.usage:
+            return
+        try:
+            self.on_usage(active.user_id, active.job_id, Usage.from_openeo(outcome.usage))
+        except Exception:
+            log.exception("could not record the usage of job %s", active.job_id)
 
     def _await_logs(self, active: Active, expected: int, timeout: float = 3.0) -> None:
         """Handle the job's log events still on their way (they travel apart from the result)."""

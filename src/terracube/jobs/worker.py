@@ -14,8 +14,8 @@ stops working on the job within a task's time.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import resource
 import shutil
 import tempfile
 import threading
@@ -32,6 +32,7 @@ from terracube.graph.udp import lookup_in
 from terracube.jobs.assets import derived_from, describe_file
 from terracube.jobs.storage import ResultStorage
 from terracube.settings import Settings
+from terracube.usage import Meter, Usage
 
 TOPIC = "terracube-jobs"
 log = logging.getLogger("terracube.jobs")
@@ -144,17 +145,6 @@ class _ThreadLogHandler(logging.Handler):
             self.reporter.send("progress", progress=10.0)
 
 
-def _usage(started: float, cpu_start: float) -> dict[str, Any]:
-    duration = time.monotonic() - started
-    cpu = max(0.0, time.process_time() - cpu_start)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return {
-        "cpu": {"value": round(cpu, 3), "unit": "cpu-seconds"},
-        "duration": {"value": round(duration, 3), "unit": "seconds"},
-        "memory": {"value": round(peak_mb * duration, 1), "unit": "mb-seconds"},
-    }
-
-
 def _set_current_client(client: Any) -> None:
     """Make ``client`` the one dask computations in *this thread* go to, without global config.
 
@@ -173,7 +163,7 @@ def run_job(task: JobTask) -> JobOutcome:
 
     worker = get_worker()
     reporter = _Reporter(task, worker)
-    started, cpu_start = time.monotonic(), time.process_time()
+    meter = Meter(Usage())
     reporter.send("started", worker=str(worker.address))
     reporter.log("info", f"Job started on Dask worker {worker.address} (run {task.attempt}).")
     key = worker.get_current_task()
@@ -196,7 +186,7 @@ def run_job(task: JobTask) -> JobOutcome:
         try:
             catalog = catalog_for(task.settings)
             reporter.log("info", "Evaluating the process graph.")
-            execution = execute_graph(task, catalog, directory)
+            execution = execute_graph(task, catalog, directory, meter.usage)
             reporter.send("progress", progress=90.0)
             assets = [describe_file(path, path.relative_to(directory).as_posix(), media) for path, media in execution.files]
             done.update(ok=True, assets=assets, derived_from=derived_from(task.process, catalog))
@@ -206,6 +196,7 @@ def run_job(task: JobTask) -> JobOutcome:
     thread = threading.Thread(target=work, name=f"terracube-job-{task.job_id}", daemon=True)
     handler = None
     try:
+        meter.__enter__()  # from here on every way out goes through _measured, which stops it
         thread.start()
         handler = _ThreadLogHandler(reporter, thread.ident)
         _attach(handler)
@@ -221,19 +212,21 @@ def run_job(task: JobTask) -> JobOutcome:
                 thread.join(30)
                 break
         if canceled:
-            return JobOutcome("canceled", usage=_usage(started, cpu_start))
+            return JobOutcome("canceled", usage=_measured(meter, reporter), logs_sent=reporter.logs_sent)
         if not done.get("ok"):
-            return _failure(done.get("error"), task, _usage(started, cpu_start), reporter.logs_sent)
+            return _failure(done.get("error"), task, _measured(meter, reporter), reporter.logs_sent)
         if not storage.local:
             storage.upload(directory, task.tmp_name)
         succeeded = True
+        measured = _measured(meter, reporter)
         return JobOutcome(
-            "finished", usage=_usage(started, cpu_start), logs_sent=reporter.logs_sent,
+            "finished", usage=measured, logs_sent=reporter.logs_sent,
             tmp_name=task.tmp_name, assets=done["assets"], derived_from=done["derived_from"],
         )
     except BaseException as error:
-        return _failure(error, task, _usage(started, cpu_start), reporter.logs_sent)
+        return _failure(error, task, _measured(meter, reporter), reporter.logs_sent)
     finally:
+        meter.__exit__(None, None, None)  # no sampling thread outlives the job, whatever happened
         if handler is not None:
             _detach(handler)
         try:
@@ -253,10 +246,22 @@ def _released(worker: Any, key: Any) -> bool:
         return False
 
 
-def execute_graph(task: JobTask, catalog: Catalog, directory: Path) -> Execution:
-    """The one path /result takes too, with the job owner's files; batch jobs have no pixel limit."""
+def _measured(meter: Meter, reporter: _Reporter) -> dict[str, Any]:
+    """Stop measuring (once), say it in the job's log, and give the figures in the openEO form."""
+    if not meter.done:
+        meter.__exit__(None, None, None)
+        reporter.log("info", meter.usage.sentence())
+    return meter.usage.openeo()
+
+
+def execute_graph(task: JobTask, catalog: Catalog, directory: Path, usage: Usage | None = None) -> Execution:
+    """The one path /result takes too, with the job owner's files; batch jobs have no pixel limit.
+
+    The loads count the pixels they read into ``usage``."""
     directory.mkdir(parents=True, exist_ok=True)
     env = request_env(task.settings, catalog, user_id=task.user_id, accounts=task.udf_sandbox_required)
+    if usage is not None:
+        env = dataclasses.replace(env, usage=usage)
     return execute(task.process, env, directory, udps=lookup_in(task.udps))
 
 

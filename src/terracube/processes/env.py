@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from terracube.settings import Settings
+from terracube.usage import Usage
 
 if TYPE_CHECKING:  # for the annotation only: importing the catalog means pystac and the STAC readers
     from terracube.data.catalog import Catalog
@@ -41,6 +42,9 @@ class ProcessEnv:
     # User code (run_udf) must run confined by bubblewrap, or not at all: set for accounts mode.
     udf_sandbox_required: bool = False
     saved_results: list[SavedResult] = field(default_factory=list)
+    # What the work used (terracube/usage.py): loads count the pixels they read here. One object
+    # per request, shared by every copy (``for_node``, ``dataclasses.replace``) of its environment.
+    usage: Usage = field(default_factory=Usage)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("terracube.process"))
 
     def for_node(self, node_id: str) -> "ProcessEnv":

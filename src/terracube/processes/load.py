@@ -122,6 +122,7 @@ def request_grid(source, items, spatial_extent, bbox, bands):
 
 
 def check_size(env: ProcessEnv, scenes: int, bands: list, geobox) -> None:
+    """Refuse a synchronous load over the pixel limit; count what a load will read (the request's usage)."""
     pixels = len(bands) * scenes * geobox.shape[0] * geobox.shape[1]
     if env.max_pixels is not None and pixels > env.max_pixels:
         raise PayloadTooLarge(
@@ -129,6 +130,7 @@ def check_size(env: ProcessEnv, scenes: int, bands: list, geobox) -> None:
             f"{geobox.shape[1]} x {geobox.shape[0]}), more than the {env.max_pixels:,} allowed for synchronous "
             "processing. Use a smaller extent, or run it as a batch job (POST /jobs)."
         )
+    env.usage.count_pixels(pixels)
 
 
 def read_cube(source, items, assets: dict[str, str], geobox, env: ProcessEnv):
