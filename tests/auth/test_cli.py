@@ -157,3 +157,27 @@ def test_the_store_on_postgresql(postgres_url, tmp_path):
     store.remove_user("alice")
     assert store.client(client_id) is None and store.count_users() == 0
     store.close()
+
+
+def test_expired_codes_are_deleted_when_new_device_codes_are_asked_for(tmp_path):
+    # The device endpoint is public: what anybody asked for and nobody used must not pile up.
+    from sqlalchemy import func, select
+
+    from terracube.auth.grants import GrantStore
+    from terracube.auth.models import DeviceCode
+
+    store = AuthStore.open(Settings(data_dir=tmp_path / "data"))
+    before_restart = GrantStore(store.sessions)
+    before_restart.add_device_code("old-device-code", "BCDF-GHJK", "terracube-public", None, lifetime=-1, interval=5)
+    before_restart.add_device_code("live-device-code", "LMNP-QRST", "terracube-public", None, lifetime=600, interval=5)
+
+    def codes() -> int:
+        with store.sessions() as session:
+            return session.scalar(select(func.count()).select_from(DeviceCode))
+
+    assert codes() == 2
+    # The next server's first device code purges what expired; the live one stays.
+    GrantStore(store.sessions).add_device_code("new-device-code", "VWXZ-BCDF", "terracube-public", None, lifetime=600, interval=5)
+    assert codes() == 2
+    assert before_restart.device_code("live-device-code") is not None
+    store.close()

@@ -111,10 +111,6 @@ class ExternalIssuers:
         self._userinfo_lock = threading.Lock()
         self._session = session or requests.Session()
 
-    @property
-    def provider_ids(self) -> list[str]:
-        return list(self._issuers)
-
     def identity(self, provider_id: str, token: str) -> ExternalIdentity:
         """The user an access token of this provider speaks for; ``TokenInvalid`` if it speaks for nobody."""
         state = self._issuers.get(provider_id)

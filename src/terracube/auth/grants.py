@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
@@ -30,6 +31,8 @@ log = logging.getLogger("terracube.auth")
 
 AUTHORIZATION_CODE_SECONDS = 60
 SLOW_DOWN_STEP = 5  # RFC 8628 3.5: after a slow_down, the interval grows by 5 seconds
+# Anybody may ask for device codes (the route is public): what expired is deleted at most this often.
+PURGE_SECONDS = 60.0
 
 
 def normalize_user_code(user_code: str) -> str:
@@ -41,6 +44,7 @@ def normalize_user_code(user_code: str) -> str:
 class GrantStore:
     def __init__(self, sessions: sessionmaker):
         self.sessions = sessions
+        self._purged = float("-inf")
 
     # --- refresh tokens --------------------------------------------------------------------
     def issue_refresh_token(
@@ -78,15 +82,14 @@ class GrantStore:
         log.warning("a replaced refresh token of user %s (client %s) was shown again: its whole family is revoked", row.user_id, row.client_id)
         return None
 
-    def revoke_family(self, family: str) -> None:
-        with self.sessions.begin() as session:
-            session.execute(update(RefreshToken).where(RefreshToken.family == family).values(revoked=True))
-
     # --- device codes (RFC 8628) -----------------------------------------------------------
     def add_device_code(
         self, device_code: str, user_code: str, client_id: str, scope: str | None, lifetime: int, interval: int,
         code_challenge: str | None = None, code_challenge_method: str | None = None, approved_for: User | None = None,
     ) -> None:
+        if time.monotonic() - self._purged > PURGE_SECONDS:
+            self.purge()
+            self._purged = time.monotonic()
         row = DeviceCode(
             device_code_hash=digest(device_code), user_code=user_code, client_id=client_id, scope=scope,
             code_challenge=code_challenge, code_challenge_method=code_challenge_method,

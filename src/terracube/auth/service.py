@@ -18,6 +18,7 @@ another provider becomes a terracube user at their first login.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -75,9 +76,9 @@ class AuthService:
                     self._store = AuthStore.open(self.settings)
         return self._store
 
-    @property
+    @functools.cached_property
     def grants(self) -> GrantStore:
-        return GrantStore(self.store.sessions)
+        return GrantStore(self.store.sessions)  # one for the app: it remembers when it last purged
 
     def close(self) -> None:
         if self._store is not None:
