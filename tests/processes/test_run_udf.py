@@ -54,10 +54,14 @@ def udf_node(data: dict, code: str, **extra) -> dict:
     return {"process_id": "run_udf", "arguments": {"data": data, "udf": code, "runtime": "Python", **extra}, "result": True}
 
 
-def graph(then: dict) -> dict:
+# A sixteenth of the tutorial's area, for a UDF called once per pixel: as many pixels prove nothing more.
+CORNER_AOI = {"west": 7.0555, "south": 50.5202, "east": 7.0710, "north": 50.5268}
+
+
+def graph(then: dict, spatial_extent: dict = TUTORIAL_AOI) -> dict:
     load = {
         "process_id": "load_collection",
-        "arguments": {"id": "SENTINEL2_L2A", "spatial_extent": TUTORIAL_AOI, "temporal_extent": AFTER, "bands": ["B04", "B08"]},
+        "arguments": {"id": "SENTINEL2_L2A", "spatial_extent": spatial_extent, "temporal_extent": AFTER, "bands": ["B04", "B08"]},
     }
     return {"process_graph": {"load": load, **then}}
 
@@ -87,15 +91,19 @@ def test_apply_datacube_inside_apply_gets_the_cube_and_the_context(catalog, sett
     np.testing.assert_allclose(result.values, loaded.values * 2 + 3)
 
 
-def test_apply_timeseries_inside_apply_dimension_runs_per_pixel_lazily(catalog, settings, loaded):
+def test_apply_timeseries_inside_apply_dimension_runs_per_pixel_lazily(catalog, settings):
     apply = {
         "process_id": "apply_dimension",
         "arguments": {"data": {"from_node": "load"}, "dimension": "t", "process": {"process_graph": {"udf": udf_node({"from_parameter": "data"}, CENTRED)}}},
         "result": True,
     }
     started = time.perf_counter()
-    result = evaluate(graph({"apply": apply}), catalog, settings)
+    result = evaluate(graph({"apply": apply}, CORNER_AOI), catalog, settings)
     assert time.perf_counter() - started < 1  # nothing ran yet: the UDF runs per chunk when computed
+    corner = graph({}, CORNER_AOI)
+    corner["process_graph"]["load"]["result"] = True
+    loaded = evaluate(corner, catalog, settings).compute()
+    assert loaded.sizes["x"] * loaded.sizes["y"] > 5000
     values = loaded.values.astype("float64")
     with np.errstate(invalid="ignore"):
         expected = values - np.nanmean(values, axis=0, keepdims=True)
