@@ -9,7 +9,7 @@ issuer's routes must be. Work that touches the database runs in the thread pool.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from authlib.oauth2.rfc6749.errors import InsecureTransportError, OAuth2Error
@@ -94,24 +94,24 @@ async def jwks(request: Request) -> Response:
     return JSONResponse(keys, headers={"Cache-Control": "public, max-age=60"})
 
 
-@router.post("/device_authorization")
-async def device_authorization(request: Request) -> Response:
+async def answer_with(request: Request, respond: Callable[[Issuer, FormRequest], Response]) -> Response:
+    """Read an OAuth 2.0 form request and let the issuer answer it (off the event loop: it uses the database)."""
     ctx = context(request)
     try:
         oauth = await oauth_request(request, ctx)
     except InsecureTransportError as error:
         return oauth_error(error)
-    return await run_in_threadpool(lambda: Issuer(ctx).create_endpoint_response("device_authorization", oauth))
+    return await run_in_threadpool(respond, Issuer(ctx), oauth)
+
+
+@router.post("/device_authorization")
+async def device_authorization(request: Request) -> Response:
+    return await answer_with(request, lambda issuer, oauth: issuer.create_endpoint_response("device_authorization", oauth))
 
 
 @router.post("/token")
 async def token(request: Request) -> Response:
-    ctx = context(request)
-    try:
-        oauth = await oauth_request(request, ctx)
-    except InsecureTransportError as error:
-        return oauth_error(error)
-    return await run_in_threadpool(Issuer(ctx).create_token_response, oauth)
+    return await answer_with(request, lambda issuer, oauth: issuer.create_token_response(oauth))
 
 
 @router.api_route("/userinfo", methods=["GET", "POST"])
