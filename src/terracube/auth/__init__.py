@@ -15,10 +15,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from terracube.auth.modes import Mode
 from terracube.auth.user import LOCAL_USER, User
+
+if TYPE_CHECKING:  # the settings import this room (its providers): no import at run time
+    from terracube.settings import Settings
 
 log = logging.getLogger("terracube.auth")
 
@@ -49,7 +52,7 @@ def is_laptop_mode(app: Any) -> bool:
     return auth_mode(app) is Mode.LAPTOP
 
 
-def announce_mode(settings: Any) -> None:
+def announce_mode(settings: Settings) -> None:
     """Say it at every start when the server is open on purpose."""
     if settings.auth == "none":
         log.warning(OPEN_WARNING)

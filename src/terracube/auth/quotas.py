@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, TYPE_CHECKING
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import sessionmaker
@@ -28,6 +28,9 @@ from terracube.errors import OpenEOError
 from terracube.files.store import FileStore
 from terracube.jobs.store import Job, utcnow
 from terracube.usage import Usage
+
+if TYPE_CHECKING:
+    from terracube.settings import Settings
 
 Clock = Callable[[], datetime]
 GiB = 2**30
@@ -84,7 +87,7 @@ def _limit(override: float | int | None, default: float | int | None) -> float |
 
 
 class Quotas:
-    def __init__(self, settings: Any, sessions: sessionmaker, now: Clock | None = None):
+    def __init__(self, settings: Settings, sessions: sessionmaker, now: Clock | None = None):
         self.settings = settings
         self.sessions = sessions
         self.now = now or utcnow

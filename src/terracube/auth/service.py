@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from terracube.auth.errors import AuthenticationRequired, AuthenticationSchemeInvalid, TokenInvalid
@@ -36,6 +36,9 @@ from terracube.auth.store import AuthStore, user_of
 from terracube.auth.tokens import LEEWAY, TokenRejected, Tokens
 from terracube.auth.user import LOCAL_USER, User
 
+if TYPE_CHECKING:
+    from terracube.settings import Settings
+
 log = logging.getLogger("terracube.auth")
 
 PROVIDER_ID = BUILTIN_PROVIDER_ID  # the built-in issuer's id in /credentials/oidc and in "Bearer oidc/terracube/..."
@@ -44,18 +47,18 @@ MODE_SECONDS = 2.0  # how long "are there accounts?" is answered from memory
 USER_SECONDS = 5.0  # how long an account looked up for a token is reused (a removed user is refused after that)
 
 
-def keys_dir(settings: Any) -> Path:
+def keys_dir(settings: Settings) -> Path:
     return Path(settings.data_dir) / "keys"
 
 
-def key_ring(settings: Any) -> KeyRing:
+def key_ring(settings: Settings) -> KeyRing:
     # A retired key verifies as long as a token it signed can live, clock leeway included.
     keep = max(settings.access_token_lifetime, settings.basic_token_lifetime) + 2 * LEEWAY
     return KeyRing(keys_dir(settings), keep_seconds=keep)
 
 
 class AuthService:
-    def __init__(self, settings: Any):
+    def __init__(self, settings: Settings):
         self.settings = settings
         self._store: AuthStore | None = None
         self.keys = key_ring(settings)
@@ -65,7 +68,7 @@ class AuthService:
         self._mode_checked = float("-inf")
         self._users: dict[str, tuple[float, User | None, float | None]] = {}
         # The operator's other providers; one validator for the app, so its keys and userinfo caches live.
-        self.external = ExternalIssuers(getattr(settings, "oidc_providers", []))
+        self.external = ExternalIssuers(settings.oidc_providers)
         self._external_users: dict[tuple[str, str], tuple[float, User]] = {}
 
     @property

@@ -8,12 +8,15 @@ that with ``TERRACUBE_AUTH=none``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from terracube.auth.service import is_loopback_host
 
+if TYPE_CHECKING:
+    from terracube.settings import Settings
 
-def serve_refusal(settings: Any, host: str) -> str | None:
+
+def serve_refusal(settings: Settings, host: str) -> str | None:
     """Why the server must not start on ``host``, or None."""
     if settings.auth != "auto" or is_loopback_host(host):
         return None

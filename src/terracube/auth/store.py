@@ -11,7 +11,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +21,9 @@ from terracube.auth import passwords
 from terracube.auth.models import Account, AuthorizationCode, Client, DeviceCode, RefreshToken
 from terracube.auth.user import LOCAL_USER, User
 from terracube.jobs.store import database_url, make_engine, migrate, utcnow
+
+if TYPE_CHECKING:
+    from terracube.settings import Settings
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 
@@ -60,7 +63,7 @@ class AuthStore:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, settings: Any) -> "AuthStore":
+    def open(cls, settings: Settings) -> "AuthStore":
         """The store of this deployment's database, its schema brought up to date."""
         store = cls(database_url(settings))
         migrate(store.engine)

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select
+
+if TYPE_CHECKING:
+    from terracube.settings import Settings
 
 
 @dataclass
@@ -20,7 +23,7 @@ class UserData:
     files: int
 
 
-def _stores(settings: Any):
+def _stores(settings: Settings):
     from terracube.jobs.storage import ResultStorage, results_root
     from terracube.jobs.store import JobStore
 
@@ -29,7 +32,7 @@ def _stores(settings: Any):
     return store, ResultStorage(results_root(settings))
 
 
-def count_user_data(settings: Any, user_id: str) -> UserData:
+def count_user_data(settings: Settings, user_id: str) -> UserData:
     from terracube.files.store import user_files_dir
     from terracube.jobs.udp_store import UserProcess
 
@@ -45,7 +48,7 @@ def count_user_data(settings: Any, user_id: str) -> UserData:
     return UserData(jobs, processes, files)
 
 
-def delete_user_data(settings: Any, user_id: str) -> UserData:
+def delete_user_data(settings: Settings, user_id: str) -> UserData:
     """Delete every job (and its results), process and file of ``user_id``; returns how many there were."""
     from terracube.files.store import user_files_dir
     from terracube.jobs.udp_store import UserProcess

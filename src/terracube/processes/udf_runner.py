@@ -35,10 +35,13 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from terracube.errors import OpenEOError
 from terracube.processes import udf_sandbox
+
+if TYPE_CHECKING:
+    from terracube.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +136,7 @@ def _python_dirs() -> list[Path]:
     return [d for d in dirs if not d.is_relative_to("/usr") and not any(d != o and d.is_relative_to(o) for o in dirs)]
 
 
-def private_paths(settings: Any) -> list[Path]:
+def private_paths(settings: Settings) -> list[Path]:
     """What a UDF must never see: the server's data, results, uploaded files, database and configuration."""
     paths = [settings.data_dir, settings.files_root, settings.collections_file, os.environ.get("TERRACUBE_CONFIG")]
     paths += list(settings.load_stac_local_dirs or ())
@@ -200,7 +203,7 @@ def _environment(home: str) -> dict[str, str]:
 # --- running ----------------------------------------------------------------------------------
 
 
-def run(directory: Path, request: dict, how: str, settings: Any, timeout: float) -> Outcome:
+def run(directory: Path, request: dict, how: str, settings: Settings, timeout: float) -> Outcome:
     """Run ``udf_sandbox.py`` on the exchange folder; the answer is left in ``directory / "answer"``."""
     memory = int(settings.udf_memory_limit)
     limits = {"memory": memory, "cpu": cpu_seconds(timeout), "file_size": memory + ANSWER_HEADROOM if memory else None,
