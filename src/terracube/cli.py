@@ -68,7 +68,40 @@ def serve(
         console.print(f"[bold red]WARNING[/bold red]: {OPEN_WARNING}")
     build_sample_archive()
     console.print(f"terracube serving openEO API 1.2.0 at [bold]http://{host}:{port}[/bold]  (data: {settings.data_dir})")
-    uvicorn.run("terracube.api.app:create_app", factory=True, host=host, port=port, log_level="info")
+    # On SIGTERM, requests still running after a few seconds are cancelled (synchronous processing
+    # stops at its next task), then the lifespan ends: jobs go back to the queue as on any restart.
+    uvicorn.run(
+        "terracube.api.app:create_app", factory=True, host=host, port=port, log_level="info",
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+    )
+    exit_without_stragglers()
+
+
+# Seconds SIGTERM gives running requests before they are cancelled; the server ends within 10 s.
+SHUTDOWN_GRACE_SECONDS = 5
+# Seconds cancelled work may take to reach its next task once the server has shut down.
+STRAGGLER_SECONDS = 3
+
+
+def exit_without_stragglers() -> None:
+    """Make sure the process ends soon, even if a stopped run is still inside one long task.
+
+    Python waits for worker threads at exit, and a cancelled run stops only at its next task (a
+    huge chunk, a UDF may take long). The lifespan has closed the server's state (jobs, database),
+    so past a short wait nothing is lost by not waiting: a daemon timer ends the process.
+    """
+    import logging
+    import os
+    import threading
+
+    def end() -> None:
+        console.print("terracube: stopped work still busy after shutdown; exiting without it")
+        logging.shutdown()
+        os._exit(0)
+
+    timer = threading.Timer(STRAGGLER_SECONDS, end)
+    timer.daemon = True
+    timer.start()
 
 
 register_auth_commands(app)  # terracube users / clients / keys (terracube.auth.cli)

@@ -18,11 +18,13 @@ import dataclasses
 import logging
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from dask.callbacks import Callback
 from rasterio.errors import RasterioIOError
 
 from terracube.auth.user import LOCAL_USER
@@ -137,3 +139,60 @@ def execute_sync(process: Any, env: ProcessEnv, udps: UdpLookup | None = None) -
     return SyncResult(
         media_type, path=path, filename=path.name, cleanup=lambda: shutil.rmtree(directory, ignore_errors=True), usage=env.usage
     )
+
+
+class Cancelled(OpenEOError):
+    """A run stopped by its ``Cancellation``; whoever cancelled it answers the user (never sent as is)."""
+
+    code = "RequestTimeout"
+    status = 408
+
+
+class Cancellation:
+    """A flag a synchronous run checks before each of its dask tasks (``cancellable``)."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.seen = False  # a task was refused: the work really stopped
+
+    def cancel(self, reason: str) -> None:
+        self.reason = self.reason or reason
+
+    def check(self) -> None:
+        if self.reason:
+            self.seen = True
+            raise Cancelled(f"The processing was stopped: {self.reason}.")
+
+
+_current = threading.local()
+
+
+class _CancelCallback(Callback):
+    """Dask's local schedulers call ``_pretask`` in the thread that computes, before each task:
+    there the run's ``Cancellation`` (a thread-local, set by ``cancellable``) is checked, so a
+    cancelled run starts no further task. Runs without one (batch jobs on their cluster, the CLI)
+    are not affected."""
+
+    def _pretask(self, key, dsk, state) -> None:
+        cancellation = getattr(_current, "cancellation", None)
+        if cancellation is not None:
+            cancellation.check()
+
+
+_CancelCallback().register()
+
+
+def cancellable(cancellation: Cancellation, work: Callable[..., Any], *args: Any) -> Any:
+    """Run ``work(*args)`` in this thread, stopping at its next dask task once ``cancellation`` is set."""
+    _current.cancellation = cancellation
+    try:
+        cancellation.check()
+        result = work(*args)
+        if cancellation.reason:
+            log.info("a cancelled synchronous run finished anyway (%s)", cancellation.reason)
+        return result
+    except Cancelled:
+        log.info("synchronous processing stopped: %s", cancellation.reason)
+        raise
+    finally:
+        _current.cancellation = None

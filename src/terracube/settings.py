@@ -30,6 +30,13 @@ class Settings(BaseSettings):
     port: int = 8000
     # Synchronous /result is for small requests; bigger ones belong in a batch job.
     sync_max_pixels: int = 50_000_000
+    # Its own bounded pool (api/sync_pool.py): runs at once, requests waiting beyond them, requests one
+    # user may have running or waiting (beyond either: 503 InfrastructureBusy), and seconds one run
+    # may take before it is stopped (408 RequestTimeout, pointing to batch jobs).
+    sync_workers: int = Field(default=2, ge=1)
+    sync_queue: int = Field(default=8, ge=0)
+    sync_queue_per_user: int = Field(default=3, ge=1)
+    sync_timeout: float = Field(default=300.0, gt=0)
     # Dask chunk edge in pixels for loading, at most; a multiple of the COG tiles (256) is best.
     chunk_size: int = 2048
     # Smaller chunks when a chunk's stack of every scene and band would need more bytes than this

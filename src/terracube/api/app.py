@@ -16,6 +16,7 @@ from terracube import __version__
 from terracube.api import auth, capabilities, collections, files, jobs, process_graphs, processes, processing
 from terracube.api.errors import install_error_handlers
 from terracube.api.guard import JsonBodies, WebGuard
+from terracube.api.sync_pool import install as install_sync_pool
 from terracube.auth import access, announce_mode, is_laptop_mode, oidc
 from terracube.settings import Settings, get_settings
 
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(oidc.router)  # the built-in OpenID Connect issuer, under /oidc
     announce_mode(settings)
     jobs.install(app)  # the /jobs routes, and the job service started with the app's lifespan
+    install_sync_pool(app)  # POST /result's own bounded pool, its work stopped when the app stops
     install_error_handlers(app)
     app.add_middleware(JsonBodies)  # inside CORS, so a browser client can read its 415
     # Every answer (errors included) carries CORS headers: only the web guard sits outside.

@@ -17,9 +17,11 @@ from starlette.concurrency import run_in_threadpool
 
 from terracube.api.auth import User, current_user
 from terracube.api.deps import udp_lookup, user_env
+from terracube.api.errors import error_response
+from terracube.api.sync_pool import sync_pool
 from terracube.auth.quotas import enforced, quotas_for
-from terracube.errors import BadRequest, ProcessGraphMissing
-from terracube.execute import execute_sync, validation_errors
+from terracube.errors import BadRequest, InfrastructureBusy, ProcessGraphMissing
+from terracube.execute import SyncResult, execute_sync, validation_errors
 from terracube.processes.env import ProcessEnv
 from terracube.usage import Usage
 
@@ -69,13 +71,23 @@ def record_usage(request: Request, user: User, usage: Usage) -> None:
         log.exception("could not record the usage of a synchronous request of %s", user.user_id)
 
 
+def discard(answer: SyncResult) -> None:
+    """The file of a run whose request was given up: nobody will fetch it."""
+    if answer.cleanup:
+        answer.cleanup()
+
+
 @router.post("/result")
 async def result(request: Request, env: ProcessEnv = Depends(user_env), user: User = Depends(current_user)) -> Response:
     process = await process_document(request)
     await run_in_threadpool(check_quota, request, user)
-    # The work runs in a worker thread: the event loop keeps serving other requests meanwhile.
+    # The work runs in the synchronous pool's own threads (api/sync_pool.py): the light routes never
+    # wait behind it, and it stops at the time limit, when the client leaves or the server stops.
+    pool = sync_pool(request.app)
     try:
-        answer = await run_in_threadpool(execute_sync, process, env, udp_lookup(request, user))
+        answer = await pool.run(request, user.user_id, execute_sync, process, env, udp_lookup(request, user), abandoned=discard)
+    except InfrastructureBusy as error:
+        return error_response(error.status, error.code, error.message, error.id, headers={"Retry-After": str(pool.retry_after())})
     finally:
         # Measured into env.usage by execute_sync, also when the graph failed: it used the machine.
         if env.usage.wall_seconds > 0:
