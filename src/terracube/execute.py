@@ -20,10 +20,12 @@ import shutil
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import dask.local
 from dask.callbacks import Callback
 from rasterio.errors import RasterioIOError
 
@@ -165,21 +167,33 @@ class Cancellation:
 
 
 _current = threading.local()
+_local_callbacks = dask.local.local_callbacks
 
 
-class _CancelCallback(Callback):
-    """Dask's local schedulers call ``_pretask`` in the thread that computes, before each task:
-    there the run's ``Cancellation`` (a thread-local, set by ``cancellable``) is checked, so a
-    cancelled run starts no further task. Runs without one (batch jobs on their cluster, the CLI)
-    are not affected."""
+@contextmanager
+def _callbacks_with_cancellation(callbacks=None):
+    """Dask's local schedulers (threads, synchronous) call this for their callbacks; in a thread
+    that runs a ``cancellable`` computation, the run's check is added before each task.
 
-    def _pretask(self, key, dsk, state) -> None:
-        cancellation = getattr(_current, "cancellation", None)
-        if cancellation is not None:
-            cancellation.check()
+    Why not a registered ``dask.callbacks.Callback``: dask takes the registered ones away from the
+    process-wide set while a computation runs (``local_callbacks``), so two synchronous runs in two
+    threads at once would miss each other's, and could lose the registration for good. Here the
+    check is per thread and the global set is left alone.
+    """
+    cancellation = getattr(_current, "cancellation", None)
+    if cancellation is None or callbacks is not None:
+        with _local_callbacks(callbacks) as found:
+            yield found
+        return
+    _current.cancellation = None  # nested computations in this thread: the outer one checks
+    try:
+        check = Callback(pretask=lambda key, dsk, state: cancellation.check())
+        yield (*Callback.active, check._callback)
+    finally:
+        _current.cancellation = cancellation
 
 
-_CancelCallback().register()
+dask.local.local_callbacks = _callbacks_with_cancellation
 
 
 def cancellable(cancellation: Cancellation, work: Callable[..., Any], *args: Any) -> Any:
