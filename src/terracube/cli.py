@@ -68,38 +68,52 @@ def serve(
         console.print(f"[bold red]WARNING[/bold red]: {OPEN_WARNING}")
     build_sample_archive()
     console.print(f"terracube serving openEO API 1.2.0 at [bold]http://{host}:{port}[/bold]  (data: {settings.data_dir})")
-    # On SIGTERM, requests still running after a few seconds are cancelled (synchronous processing
-    # stops at its next task), then the lifespan ends: jobs go back to the queue as on any restart.
-    uvicorn.run(
+    config = uvicorn.Config(
         "terracube.api.app:create_app", factory=True, host=host, port=port, log_level="info",
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
-    exit_without_stragglers()
+    _Server(config).run()
 
 
-# Seconds SIGTERM gives running requests before they are cancelled; the server ends within 10 s.
-SHUTDOWN_GRACE_SECONDS = 5
-# Seconds cancelled work may take to reach its next task once the server has shut down.
-STRAGGLER_SECONDS = 3
+# SIGTERM (or Ctrl-C): synchronous processing stops at once (its requests answer 503), requests
+# still open after the grace are cancelled, then the lifespan ends (running jobs go back to the
+# queue, as on any restart). Whatever still runs at the deadline (a UDF that never returns, a
+# Dask worker that does not close) does not keep the process: it ends then.
+SHUTDOWN_GRACE_SECONDS = 3
+SHUTDOWN_DEADLINE_SECONDS = 7
 
 
-def exit_without_stragglers() -> None:
-    """Make sure the process ends soon, even if a stopped run is still inside one long task.
+def _server_class():
+    import uvicorn
 
-    Python waits for worker threads at exit, and a cancelled run stops only at its next task (a
-    huge chunk, a UDF may take long). The lifespan has closed the server's state (jobs, database),
-    so past a short wait nothing is lost by not waiting: a daemon timer ends the process.
-    """
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            if not self.should_exit:
+                from terracube.api.sync_pool import stop_all_work
+
+                stop_all_work()
+                _exit_by_deadline()
+            super().handle_exit(sig, frame)
+
+    return Server
+
+
+def _Server(config):  # noqa: N802 (a class, made when uvicorn is imported)
+    return _server_class()(config)
+
+
+def _exit_by_deadline() -> None:
+    """End the process ``SHUTDOWN_DEADLINE_SECONDS`` from now if it has not ended by then."""
     import logging
     import os
     import threading
 
     def end() -> None:
-        console.print("terracube: stopped work still busy after shutdown; exiting without it")
+        console.print(f"terracube: still shutting down after {SHUTDOWN_DEADLINE_SECONDS} s; exiting without waiting further")
         logging.shutdown()
         os._exit(0)
 
-    timer = threading.Timer(STRAGGLER_SECONDS, end)
+    timer = threading.Timer(SHUTDOWN_DEADLINE_SECONDS, end)
     timer.daemon = True
     timer.start()
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections import OrderedDict, deque
 from contextlib import asynccontextmanager
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,16 @@ log = logging.getLogger("terracube.sync")
 
 # How often a waiting request checks whether its client is still there.
 POLL_SECONDS = 0.25
+SHUTTING_DOWN = "The server is shutting down. Please try again in a moment."
+_pools: "weakref.WeakSet[SyncPool]" = weakref.WeakSet()
+
+
+def stop_all_work() -> None:
+    """When the server is told to stop (SIGTERM): every pool refuses new work and its runs stop at
+    their next task. Only flags are set, so this may run in a signal handler; the requests see them
+    within a poll and answer 503."""
+    for pool in list(_pools):
+        pool.stop()
 
 
 class SyncPool:
@@ -44,6 +55,7 @@ class SyncPool:
         self.waiting: OrderedDict[str, deque[asyncio.Future]] = OrderedDict()
         self.cancellations: set[Cancellation] = set()
         self.closed = False
+        _pools.add(self)
 
     @property
     def waiting_count(self) -> int:
@@ -55,7 +67,7 @@ class SyncPool:
 
     def _admit(self, user_id: str) -> None:
         if self.closed:
-            raise InfrastructureBusy("The server is shutting down. Please try again later.")
+            raise InfrastructureBusy(SHUTTING_DOWN)
         if self.per_user_count.get(user_id, 0) >= self.per_user:
             raise InfrastructureBusy(
                 f"You already have {self.per_user} synchronous requests running or waiting, the most one user may have. "
@@ -136,6 +148,9 @@ class SyncPool:
         try:
             while not slot.done():
                 await asyncio.wait({slot}, timeout=POLL_SECONDS)
+                if not slot.done() and self.closed:
+                    slot.cancel()
+                    raise InfrastructureBusy(SHUTTING_DOWN)
                 if not slot.done() and await request.is_disconnected():
                     log.info("a synchronous request of %s left the queue: the client disconnected", user_id)
                     slot.cancel()
@@ -154,6 +169,8 @@ class SyncPool:
                 done, _ = await asyncio.wait({future}, timeout=min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
                 if done:
                     return future.result()
+                if self.closed:
+                    raise InfrastructureBusy(SHUTTING_DOWN)
                 if time.monotonic() >= deadline:
                     cancellation.cancel("time limit")
                     raise RequestTimeout(
@@ -169,11 +186,15 @@ class SyncPool:
             cancellation.cancel(cancellation.reason or "request cancelled")
             raise
 
-    def close(self) -> None:
-        """At shutdown: refuse new work and stop every run at its next task."""
+    def stop(self) -> None:
+        """Refuse new work and stop every run at its next task (flags only: signal-safe)."""
         self.closed = True
         for cancellation in list(self.cancellations):
             cancellation.cancel("server shutting down")
+
+    def close(self) -> None:
+        """At the end of the app's lifespan: stop everything, and let the workers go."""
+        self.stop()
         for line in self.waiting.values():
             for turn in line:
                 turn.cancel()
