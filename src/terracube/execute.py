@@ -9,7 +9,9 @@ writers, and nowhere earlier.
 ``request_env`` is the one way to build the ``ProcessEnv`` a request runs with, so every caller gives
 its processes the same things: the catalog, the settings and the user's files. ``execute_sync``
 adds the synchronous pixel limit and measures the run (``terracube.usage``: CPU, memory, wall time;
-the loads count the pixels they read into ``ProcessEnv.usage``).
+the loads count the pixels they read into ``ProcessEnv.usage``). ``cancellable`` runs it so that a
+``Cancellation`` (the time limit, a client gone, shutdown: ``api/sync_pool.py``) stops it at its
+next dask task.
 """
 
 from __future__ import annotations
