@@ -15,7 +15,8 @@ SPEC_ONE_OF = (
     "the API document's process_json_schema is a oneOf of three overlapping branches (Generic, process graph, "
     "data cube): every parameter or return schema matches two of them, so no process document can pass "
     "(Open-EO/openeo-api#600); and the suite validates this OpenAPI 3.0 document with 3.1 rules, which "
-    "ignore `nullable`, so null example arguments fail too"
+    "ignore `nullable`, so null example arguments fail too; checked: with that oneOf read as anyOf and 3.0 rules, "
+    "these documents validate without an error (corrected_spec_check.py)"
 )
 DOUBLE_SLASH = (
     "the suite's job helpers join URLs as f'{base_url}/jobs/...' while base_url (from /.well-known/openeo) "
@@ -71,6 +72,8 @@ def expected_reason(row) -> str | None:
         return row.message or "skipped by the suite"
     if row.part == "general" and row.name in GENERAL:
         pattern, reason = GENERAL[row.name]
+        if reason == SPEC_ONE_OF and row.corrected_spec != "clean":
+            return None  # terracube's own documents must validate once the document's defect is corrected
         return reason if re.search(pattern, row.message) else None
     if row.part == "collections":
         pattern, reason = COLLECTIONS
