@@ -1,23 +1,24 @@
 """Run the official openEO compliance suite (PyPI ``openeo-test-suite``) against a live ``terracube serve``.
 
     python tests/compliance/run_suite.py [--parts general,collections,metadata,processing,workflows]
-                                         [--suite-python PATH] [--keep]
+                                         [--suite-python PATH] [--keep] [-- SUITE PYTEST OPTIONS]
 
-What it sets up, in a temporary folder, because the suite's wheel reads some of its inputs from
-paths relative to the working directory (a checkout of its repository with git submodules):
+The suite's wheel reads some inputs from its repository's layout (relative to its package folder),
+so a temporary folder is laid out like that repository:
 
 - ``assets/openeo-api`` and ``assets/processes``: links to the API and process specifications
   (default ``../shared/openeo-api`` and ``../shared/openeo-processes`` beside this checkout);
-- ``src/openeo_test_suite/tests/general/payload_examples``: the request bodies of the general
-  part, which the wheel lacks; ours (``tests/compliance/payload_examples``) load SENTINEL2_L2A over
-  the sample archive where the suite's repository loads a collection of EODC's (``CGLS_SSM_1KM``);
+- ``src/openeo_test_suite``: a copy of the installed package, with the general part's request
+  bodies in it (the wheel lacks them); ours (``payload_examples/``) load SENTINEL2_L2A from the
+  sample archive where the suite's repository loads a collection of EODC's (``CGLS_SSM_1KM``);
 - a data directory whose ``sample`` links to the built sample archive (no rebuild), an account
   made with ``terracube users add`` and a client with ``terracube clients add``: the server runs in
   accounts mode and the suite logs in with ``OPENEO_AUTH_METHOD=client_credentials``.
 
-The suite runs in its own Python (``--suite-python``, default this one): its pinned openapi-core
-downgrades ``referencing``, so it may live in a virtualenv of its own (docs/compliance.md).
-Prints one line per test (outcome, part, name, reason) and writes JUnit XML per part.
+The suite runs in its own Python (``--suite-python`` or TERRACUBE_SUITE_PYTHON, default this one):
+its pinned openapi-core holds ``referencing`` back, so it may live in a virtualenv of its own.
+Prints a line per part (counts), per reason of the expected failures (``expected.py``) and per
+unexpected outcome (``UNEXPECTED``, exit 1). docs/compliance.md has the results and the reasons.
 """
 
 from __future__ import annotations
@@ -186,13 +187,21 @@ def outcomes(part: str, junit: Path) -> list[Outcome]:
     return rows
 
 
+def default_sample() -> Path:
+    """The tests' shared archive (TERRACUBE_TEST_DATA_DIR), else the one ``terracube serve`` builds."""
+    if os.environ.get("TERRACUBE_TEST_DATA_DIR"):
+        return Path(os.environ["TERRACUBE_TEST_DATA_DIR"]) / "sample"
+    from terracube.settings import Settings
+    return Settings().sample_dir
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", default=",".join(PARTS))
     parser.add_argument("--suite-python", default=os.environ.get("TERRACUBE_SUITE_PYTHON", sys.executable))
     parser.add_argument("--api-spec", type=Path, default=SHARED / "openeo-api")
     parser.add_argument("--processes-spec", type=Path, default=SHARED / "openeo-processes")
-    parser.add_argument("--sample", type=Path, default=Path(os.environ.get("TERRACUBE_TEST_DATA_DIR", REPO / ".test-data")) / "sample")
+    parser.add_argument("--sample", type=Path, default=default_sample(), help="the built sample archive (built there if missing)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (server log, JUnit files)")
     parser.add_argument("pytest_args", nargs="*", help="more options for the suite's pytest (after --)")
     args = parser.parse_args(argv)
