@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from terracube.api.auth import User, current_user
 from terracube.api.deps import base_url, udp_lookup, udp_store, user_env
 from terracube.api.paging import Page
-from terracube.errors import BadRequest, OpenEOError, ProcessGraphInvalid, ProcessGraphMissing
+from terracube.errors import OpenEOError, ProcessGraphInvalid, ProcessGraphMissing
 from terracube.execute import check_process
 from terracube.jobs.errors import ProcessGraphIdInvalid
 
@@ -79,11 +79,11 @@ def store_process_graph(
     checked_id(process_graph_id)
     if not isinstance(body, dict):
         raise ProcessGraphMissing("Send the process as a JSON object: {\"process_graph\": {...}, \"parameters\": [...]}.")
-    if body.get("id") not in (None, process_graph_id):
-        raise BadRequest(f"The id in the body ('{body['id']}') differs from the one in the URL ('{process_graph_id}').")
     if not isinstance(body.get("process_graph"), dict) or not body["process_graph"]:
         raise ProcessGraphMissing("A user-defined process needs a 'process_graph' with at least one node.")
     _check_parameters(body.get("parameters"))
+    # The URL's id wins over one in the body (API 1.2, PUT /process_graphs/{id}: "the value for `id`
+    # gets replaced with the value from the `process_graph_id` parameter in the path").
     document = {**body, "id": process_graph_id}
     check_process(document, user_env(request, user), udp_lookup(request, user))
     store.put(user.user_id, process_graph_id, document)

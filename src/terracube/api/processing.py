@@ -91,10 +91,11 @@ async def result(request: Request, env: ProcessEnv = Depends(user_env), user: Us
 
 @router.post("/validation")
 async def validation(request: Request, env: ProcessEnv = Depends(user_env), user: User = Depends(current_user)) -> dict:
-    """Always 200 with the list of errors (empty for a valid process), as the spec asks."""
-    try:
-        process = await process_document(request)
-    except ProcessGraphMissing as error:
-        return {"errors": [error.to_dict()]}
+    """200 with the list of errors (empty for a valid process), as the spec asks.
+
+    A request without a body is no validation request at all: the API keeps 4xx for "properties
+    in the request body are missing", so it is 400 ProcessGraphMissing, as for ``/result``.
+    """
+    process = await process_document(request)
     errors = await run_in_threadpool(validation_errors, process, env, udp_lookup(request, user))
     return {"errors": [error.to_dict() for error in errors]}
