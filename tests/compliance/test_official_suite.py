@@ -30,8 +30,8 @@ def test_the_official_suite_passes_but_for_the_listed_reasons(data_dir):
     python = suite_python()
     missing = [str(p) for p in (SHARED / "openeo-api", SHARED / "openeo-processes") if not p.is_dir()]
     if python is None or missing:
-        # CI installs the suite (the test extra) and has ../shared: there a missing piece is a failure.
-        why = "openeo-test-suite is not installed here (pip install -e '.[test]', or set TERRACUBE_SUITE_PYTHON)" if python is None \
+        # CI installs the suite (.ci/run: a virtualenv of its own) and has ../shared: there a missing piece is a failure.
+        why = "openeo-test-suite is not installed here (a virtualenv with `pip install openeo-test-suite`, named by TERRACUBE_SUITE_PYTHON)" if python is None \
             else f"the specifications are not beside this checkout: {', '.join(missing)}"
         (pytest.fail if os.environ.get("CI") else pytest.skip)(why)
     rows = run(list(PARTS), python, SHARED / "openeo-api", SHARED / "openeo-processes", Path(data_dir) / "sample")
