@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from terracube.errors import OpenEOError, ProcessGraphInvalid, ProcessParameterRequired, ProcessUnsupported
+from terracube.errors import OpenEOError, ProcessGraphComplexity, ProcessGraphInvalid, ProcessParameterRequired, ProcessUnsupported
 from terracube.graph.fuse import PLAN_NAMESPACE, PLANNED_PROCESSES, fuse_class_tests
 from terracube.graph.model import ProcessGraph, is_callback, parse_process_graph, reference_of
 from terracube.graph.udp import USER_NAMESPACES, UdpLookup
 from terracube.processes.env import ProcessEnv
+from terracube.processes.limits import check_value
 from terracube.processes.registry import ProcessRegistry, default_registry
 
 
@@ -42,6 +43,29 @@ class Callback:
         return None
 
 
+DEFAULT_MAX_EVALUATIONS = 100_000  # as settings.max_evaluations, for an environment without settings
+
+
+class EvaluationBudget:
+    """Process calls left while a graph is built: stored processes calling each other can multiply them.
+
+    Only building counts: a callback that dask later runs once per chunk is not graph building.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.count = 0
+
+    def spend(self, node_id: str) -> None:
+        self.count += 1
+        if self.count > self.limit:
+            raise ProcessGraphComplexity(
+                f"Node '{node_id}': evaluating this process graph takes more than {self.limit:,} process calls "
+                "(stored processes and callbacks included). Simplify it, e.g. stored processes that call others many times.",
+                node_id=node_id,
+            )
+
+
 class Evaluator:
     def __init__(self, registry: ProcessRegistry | None = None, env: ProcessEnv | None = None, udps: UdpLookup | None = None):
         self.registry = registry or default_registry()
@@ -49,6 +73,8 @@ class Evaluator:
         self.udps = udps
         # The user-defined processes being evaluated, innermost last: a process calling itself is an error, not a hang.
         self._udp_stack: list[str] = []
+        # Set while the graph is built (``evaluate_process_graph``): counts calls, checks value sizes.
+        self.budget: EvaluationBudget | None = None
 
     def run(self, graph: ProcessGraph, parameters: dict[str, Any]) -> Any:
         results: dict[str, Any] = {}
@@ -88,6 +114,16 @@ class Evaluator:
         )
 
     def call(self, node_id: str, process_id: str, namespace: str | None, arguments: dict[str, Any]) -> Any:
+        budget = self.budget
+        if budget is None:
+            return self._call(node_id, process_id, namespace, arguments)
+        budget.spend(node_id)
+        value = self._call(node_id, process_id, namespace, arguments)
+        # Cubes are lazy, so their size is known before any pixel is computed: refuse absurd ones now.
+        check_value(self.env, value, f"The result of node '{node_id}' ({process_id})")
+        return value
+
+    def _call(self, node_id: str, process_id: str, namespace: str | None, arguments: dict[str, Any]) -> Any:
         if namespace == PLAN_NAMESPACE:
             # The planner's node stands where the user's `or` stood: errors name that.
             return self.invoke(node_id, "or", PLANNED_PROCESSES[process_id], arguments)
@@ -146,4 +182,10 @@ def evaluate_process_graph(
     udps: UdpLookup | None = None,
 ) -> Any:
     """The value of the graph's result node; what ``save_result`` collected is in ``env.saved_results``."""
-    return Evaluator(registry, env, udps).run(fuse_class_tests(graph), parameters or {})
+    evaluator = Evaluator(registry, env, udps)
+    settings = evaluator.env.settings
+    evaluator.budget = EvaluationBudget(settings.max_evaluations if settings is not None else DEFAULT_MAX_EVALUATIONS)
+    try:
+        return evaluator.run(fuse_class_tests(graph), parameters or {})
+    finally:
+        evaluator.budget = None  # callbacks that dask runs per chunk later are not counted
