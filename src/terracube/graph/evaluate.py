@@ -75,6 +75,10 @@ class Evaluator:
         self._udp_stack: list[str] = []
         # Set while the graph is built (``evaluate_process_graph``): counts calls, checks value sizes.
         self.budget: EvaluationBudget | None = None
+        # Child graphs parsed once per request, not at each call of the process holding them (nested
+        # callbacks would parse their whole nest again at every level). The value is kept with its
+        # parse, so its id is not reused while the cache lives.
+        self._children: dict[int, tuple[Any, ProcessGraph]] = {}
 
     def run(self, graph: ProcessGraph, parameters: dict[str, Any]) -> Any:
         results: dict[str, Any] = {}
@@ -93,7 +97,7 @@ class Evaluator:
                     return value_of(reference.name)
                 return self.parameter(graph, parameters, reference.name, node_id)
             if is_callback(value):
-                return Callback(fuse_class_tests(parse_process_graph(value)), self, parameters)
+                return Callback(self.child_graph(value), self, parameters)
             if isinstance(value, dict):
                 return {k: resolve(v, node_id) for k, v in value.items()}
             if isinstance(value, list):
@@ -101,6 +105,12 @@ class Evaluator:
             return value
 
         return value_of(graph.result_id)
+
+    def child_graph(self, value: dict) -> ProcessGraph:
+        cached = self._children.get(id(value))
+        if cached is None or cached[0] is not value:
+            cached = self._children[id(value)] = (value, fuse_class_tests(parse_process_graph(value)))
+        return cached[1]
 
     @staticmethod
     def parameter(graph: ProcessGraph, parameters: dict[str, Any], name: str, node_id: str) -> Any:
