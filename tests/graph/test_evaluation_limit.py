@@ -63,8 +63,8 @@ def test_thirty_doublings_are_refused_quickly(client):
     assert response.status_code == 400, response.text
     assert response.json()["code"] == "ProcessGraphComplexity"
     assert "100,000 process calls" in response.json()["message"]
-    # 100,000 cheap calls, not 2^31.
-    assert seconds < 10, f"refused after {seconds:.1f} s"
+    # 100,000 cheap calls (a second or two on an idle core), not 2^31 (hours): generous for a busy machine.
+    assert seconds < 30, f"refused after {seconds:.1f} s"
 
 
 def test_validation_does_not_expand_stored_processes(client):
@@ -87,7 +87,7 @@ def test_nested_array_apply_fifty_deep_is_bounded(settings):
     started = time.perf_counter()
     with pytest.raises(ProcessGraphComplexity):
         evaluate_process_graph(parse_process_graph({"process_graph": nested_array_apply(50, [1, 2])}), env=ProcessEnv(settings=settings))
-    assert time.perf_counter() - started < 10
+    assert time.perf_counter() - started < 30  # 2^50 calls without the limit
     # A few levels are fine, and right: each level's array holds the level below's.
     assert evaluate_process_graph(parse_process_graph({"process_graph": nested_array_apply(3, [1, 2])}), env=ProcessEnv(settings=settings)) == [[[2, 3]] * 2] * 2
 

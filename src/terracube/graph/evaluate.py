@@ -79,6 +79,7 @@ class Evaluator:
         # callbacks would parse their whole nest again at every level). The value is kept with its
         # parse, so its id is not reused while the cache lives.
         self._children: dict[int, tuple[Any, ProcessGraph]] = {}
+        self._stored: dict[tuple[str, str | None], dict | None] = {}
 
     def run(self, graph: ProcessGraph, parameters: dict[str, Any]) -> Any:
         results: dict[str, Any] = {}
@@ -106,10 +107,21 @@ class Evaluator:
 
         return value_of(graph.result_id)
 
-    def child_graph(self, value: dict) -> ProcessGraph:
+    def stored_process(self, process_id: str, namespace: str | None) -> dict | None:
+        """A user-defined process's document, looked up once per request (a store may be a database)."""
+        if not self.udps or namespace not in USER_NAMESPACES:
+            return None
+        key = (process_id, namespace)
+        if key not in self._stored:
+            self._stored[key] = self.udps(process_id, namespace)
+        return self._stored[key]
+
+    def child_graph(self, value: dict, fuse: bool = True) -> ProcessGraph:
+        """A callback's graph (fused, as the top graph is) or a stored process's, parsed once per request."""
         cached = self._children.get(id(value))
         if cached is None or cached[0] is not value:
-            cached = self._children[id(value)] = (value, fuse_class_tests(parse_process_graph(value)))
+            graph = parse_process_graph(value)
+            cached = self._children[id(value)] = (value, fuse_class_tests(graph) if fuse else graph)
         return cached[1]
 
     @staticmethod
@@ -139,7 +151,7 @@ class Evaluator:
             return self.invoke(node_id, "or", PLANNED_PROCESSES[process_id], arguments)
         definition = self.registry.get(process_id) if namespace in (None, "backend", "core") else None
         if definition is None:
-            document = self.udps(process_id, namespace) if self.udps and namespace in USER_NAMESPACES else None
+            document = self.stored_process(process_id, namespace)
             if document is None:
                 raise ProcessUnsupported(
                     f"Node '{node_id}': process '{process_id}'"
@@ -174,7 +186,7 @@ class Evaluator:
         if process_id in self._udp_stack:
             chain = " -> ".join([*self._udp_stack, process_id])
             raise ProcessGraphInvalid(f"Node '{node_id}': user-defined process '{process_id}' calls itself ({chain}).", node_id=node_id)
-        graph = parse_process_graph(document)
+        graph = self.child_graph(document, fuse=False)
         # Defaults go in with the arguments, so that callbacks inside the process see them too.
         defaults = {p["name"]: p["default"] for p in graph.parameters if isinstance(p, dict) and "name" in p and "default" in p}
         self._udp_stack.append(process_id)
