@@ -124,3 +124,26 @@ def test_the_synchronous_limit_is_a_413_with_the_way_out(settings):
     env = ProcessEnv(settings=settings, max_values=10)
     with pytest.raises(PayloadTooLarge, match="batch job"):
         run({"a": {"process_id": "array_create", "arguments": {"data": [1, 2, 3], "repeat": 4}, "result": True}}, env)
+
+
+def test_padding_from_user_numbers_is_refused_before_it_is_made(cube):
+    """A huge 'overlap' or window 'size' would pad the cube (and make its labels) at once."""
+    from terracube.processes.cubes_apply import apply_neighborhood
+    from terracube.processes.cubes_reshape import aggregate_spatial_window
+
+    env = ProcessEnv(settings=Settings())
+    started = time.perf_counter()
+    with pytest.raises(ProcessParameterInvalid, match="dimension 'x'"):
+        apply_neighborhood(
+            cube,
+            lambda data, context=None: data,
+            size=[{"dimension": "x", "value": 2, "unit": "px"}],
+            overlap=[{"dimension": "x", "value": 10**9, "unit": "px"}],
+            env=env,
+        )
+    with pytest.raises(ProcessParameterInvalid, match="dimension 'x'"):
+        aggregate_spatial_window(cube, lambda data, context=None: data.mean(), size=[10**9, 1], env=env)
+    assert time.perf_counter() - started < 1
+    # Ordinary sizes (tests/processes/test_reshape.py has their values) pass the check.
+    padded = aggregate_spatial_window(cube, lambda data, context=None: data.max(dim=data.dims[-1]), size=[2, 3], env=env)
+    assert (padded.sizes["x"], padded.sizes["y"]) == (3, 2)  # 5 columns in windows of 2, 4 rows in windows of 3

@@ -70,3 +70,18 @@ def check_value(env: ProcessEnv | None, value: Any, what: str) -> None:
         check_array_length(env, len(value), what, max(each, 1))
     elif isinstance(value, xr.DataArray) or (hasattr(value, "shape") and hasattr(value, "dtype")):
         check_values(env, _shape_size(value), what)
+
+
+def check_grown(env: ProcessEnv | None, data: xr.DataArray, lengths: dict[str, int], what: str) -> None:
+    """Refuse ``data`` grown to ``lengths`` along some dimensions (padding) before it is padded.
+
+    A dimension's labels are made at once, so its length is bounded like an array's too.
+    """
+    for dim, length in lengths.items():
+        cap = _setting(env, "max_array_length")
+        if length > cap:
+            raise ProcessParameterInvalid(f"{what} would make dimension '{dim}' {length:,} labels long, more than the {cap:,} allowed.")
+    values = float(data.size)
+    for dim, length in lengths.items():
+        values = values / max(1, data.sizes[dim]) * length
+    check_values(env, values, what)
