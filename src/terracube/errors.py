@@ -65,6 +65,8 @@ FormatUnsupported = _error("FormatUnsupported", 400)
 NoDataAvailable = _error("NoDataAvailable", 400)
 # Synchronous processing has a size limit; the message tells the user to use a batch job.
 PayloadTooLarge = _error("PayloadTooLarge", 413)
+# A graph whose evaluation would call more processes than allowed (settings.max_evaluations).
+ProcessGraphComplexity = _error("ProcessGraphComplexity", 400)
 FilePathInvalid = _error("FilePathInvalid", 400)
 # A file cannot be read as the format the user named (load_url, load_uploaded_files).
 FormatUnsuitable = _error("FormatUnsuitable", 400)

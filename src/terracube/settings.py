@@ -30,6 +30,17 @@ class Settings(BaseSettings):
     port: int = 8000
     # Synchronous /result is for small requests; bigger ones belong in a batch job.
     sync_max_pixels: int = 50_000_000
+    # Values one cube or array of a synchronous request may hold, checked on its shape before it
+    # is computed (resample_spatial's output grid, array_create's repeat, ...): docs/processes.md#limits.
+    sync_max_values: int = Field(default=100_000_000, ge=1)
+    # The same for every request, batch jobs included: no job may build an absurd cube.
+    max_cube_values: int = Field(default=50_000_000_000, ge=1)
+    # Elements of an array a process computes at once in Python (array_create, array_concat, ...),
+    # unlike a cube, which is computed chunk by chunk.
+    max_array_length: int = Field(default=10_000_000, ge=1)
+    # Process calls one request's graph may make while it is built (stored processes and
+    # callbacks included): 30 stored processes that each call the previous one twice would be 2^31.
+    max_evaluations: int = Field(default=100_000, ge=1)
     # Dask chunk edge in pixels for loading, at most; a multiple of the COG tiles (256) is best.
     chunk_size: int = 2048
     # Smaller chunks when a chunk's stack of every scene and band would need more bytes than this
