@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     files_root: Path | None = None
     max_upload_bytes: int = Field(default=2 * 2**30, ge=1)  # one upload's size limit
 
+    # Request limits (docs/api.md, "Limits"): beyond them the answer is a 4xx, never work or a 500.
+    max_json_bytes: int = Field(default=10 * 2**20, ge=1)  # a JSON request body's size (413 beyond)
+    max_json_depth: int = Field(default=200, ge=2)  # nesting of arrays and objects in a JSON body
+    max_graph_nodes: int = Field(default=10_000, ge=1)  # nodes in a process graph, callbacks included
+    max_graph_depth: int = Field(default=64, ge=1)  # callbacks nested in callbacks
+
     # Remote archives (docs/collections.md).
     stac_timeout: float = 20.0  # seconds to wait for a STAC API's answer
     stac_retries: int = 2
