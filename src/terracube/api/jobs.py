@@ -12,13 +12,14 @@ from contextlib import asynccontextmanager
 from typing import Any, Optional
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from terracube.api.auth import User, current_user
 from terracube.api.deps import base_url, udp_lookup, user_env
-from terracube.api.paging import Page
+from terracube.api.paging import MAX_INDEX, Page
+from terracube.api.processing import json_object
 from terracube.auth import Mode, auth_mode
 from terracube.auth.quotas import enforced, quotas_for
 from terracube.errors import BadRequest, FileNotFound, OpenEOError, ProcessGraphMissing
@@ -118,7 +119,7 @@ def _check_fields(body: dict) -> dict:
 
 
 @router.post("/jobs", status_code=201)
-def create_job(request: Request, body: dict[str, Any] = Body(...), user: User = Depends(current_user)) -> Response:
+def create_job(request: Request, body: dict[str, Any] = Depends(json_object), user: User = Depends(current_user)) -> Response:
     service = jobs_service(request)
     process = _check_process(request, body.get("process"), user)
     fields = _check_fields(body)
@@ -144,7 +145,7 @@ def describe_job(request: Request, job_id: str, user: User = Depends(current_use
 
 
 @router.patch("/jobs/{job_id}", status_code=204)
-def update_job(request: Request, job_id: str, body: dict[str, Any] = Body(...), user: User = Depends(current_user)) -> Response:
+def update_job(request: Request, job_id: str, body: dict[str, Any] = Depends(json_object), user: User = Depends(current_user)) -> Response:
     service, job = owned_job(request, job_id, user)
     for name in body:
         if name in READ_ONLY:
@@ -298,10 +299,13 @@ def job_logs(
     job_id: str,
     offset: Optional[str] = None,
     level: Optional[str] = None,
-    limit: Optional[int] = Query(None, ge=1),
+    limit: Optional[int] = Query(None, ge=1, le=MAX_INDEX),
     user: User = Depends(current_user),
 ) -> dict:
     service, job = owned_job(request, job_id, user)
+    if offset and offset.strip().isdigit() and int(offset) > MAX_INDEX:
+        # Offsets are log ids this server issued (64-bit integers): a larger one is not one of them.
+        raise BadRequest(f"'offset' must be a log entry id, at most {MAX_INDEX}.")
     if level not in (None, "", *LOG_LEVELS):
         raise BadRequest(f"'level' must be one of {', '.join(LOG_LEVELS)}.")
     # The effective level is the higher of the job's log_level and the one asked for.

@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from terracube.api.auth import User, current_user
 from terracube.api.deps import base_url, udp_lookup, udp_store, user_env
 from terracube.api.paging import Page
+from terracube.api.processing import json_body
 from terracube.errors import BadRequest, OpenEOError, ProcessGraphInvalid, ProcessGraphMissing
 from terracube.execute import check_process
 from terracube.jobs.errors import ProcessGraphIdInvalid
@@ -72,7 +73,7 @@ def describe_process_graph(request: Request, process_graph_id: str, user: User =
 
 @router.put("/process_graphs/{process_graph_id}")
 def store_process_graph(
-    request: Request, process_graph_id: str, body: Any = Body(None), user: User = Depends(current_user)
+    request: Request, process_graph_id: str, body: Any = Depends(json_body), user: User = Depends(current_user)
 ) -> Response:
     """Store or replace a process; its graph is validated now, as a job's is, so a broken one is never stored."""
     store = store_of(request)

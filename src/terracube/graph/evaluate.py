@@ -10,7 +10,7 @@ from typing import Any
 
 from terracube.errors import OpenEOError, ProcessGraphInvalid, ProcessParameterRequired, ProcessUnsupported
 from terracube.graph.fuse import PLAN_NAMESPACE, PLANNED_PROCESSES, fuse_class_tests
-from terracube.graph.model import ProcessGraph, is_callback, parse_process_graph, reference_of
+from terracube.graph.model import ProcessGraph, evaluation_order, is_callback, parse_process_graph, reference_of
 from terracube.graph.udp import USER_NAMESPACES, UdpLookup
 from terracube.processes.env import ProcessEnv
 from terracube.processes.registry import ProcessRegistry, default_registry
@@ -53,18 +53,11 @@ class Evaluator:
     def run(self, graph: ProcessGraph, parameters: dict[str, Any]) -> Any:
         results: dict[str, Any] = {}
 
-        def value_of(node_id: str) -> Any:
-            if node_id not in results:
-                node = graph.nodes[node_id]
-                arguments = {name: resolve(value, node_id) for name, value in node.arguments.items()}
-                results[node_id] = self.call(node.id, node.process_id, node.namespace, arguments)
-            return results[node_id]
-
         def resolve(value: Any, node_id: str) -> Any:
             reference = reference_of(value)
             if reference is not None:
                 if reference.kind == "from_node":
-                    return value_of(reference.name)
+                    return results[reference.name]  # evaluated before: see evaluation_order
                 return self.parameter(graph, parameters, reference.name, node_id)
             if is_callback(value):
                 return Callback(fuse_class_tests(parse_process_graph(value)), self, parameters)
@@ -74,7 +67,13 @@ class Evaluator:
                 return [resolve(v, node_id) for v in value]
             return value
 
-        return value_of(graph.result_id)
+        # Every node the result needs, each after its inputs, in the order a recursive walk would
+        # take, without its recursion: a chain of thousands of nodes evaluates as one of three does.
+        for node_id in evaluation_order(graph, [graph.result_id]):
+            node = graph.nodes[node_id]
+            arguments = {name: resolve(value, node_id) for name, value in node.arguments.items()}
+            results[node_id] = self.call(node.id, node.process_id, node.namespace, arguments)
+        return results[graph.result_id]
 
     @staticmethod
     def parameter(graph: ProcessGraph, parameters: dict[str, Any], name: str, node_id: str) -> Any:
