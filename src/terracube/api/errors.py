@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from terracube.errors import OpenEOError
@@ -54,9 +55,21 @@ async def http_error(request: Request, error: StarletteHTTPException) -> JSONRes
     if status == 404 and message == "Not Found":
         message = f"Resource not found: {request.method} {request.url.path} is not served here (see GET / for the endpoints)."
     elif status == 405:
-        allowed = (error.headers or {}).get("Allow", "")
+        allowed = allowed_methods(request) or (error.headers or {}).get("Allow", "")
         message = f"Method {request.method} is not allowed on {request.url.path}" + (f"; allowed: {allowed}." if allowed else ".")
+        return error_response(status, code, message, headers={**(error.headers or {}), **({"Allow": allowed} if allowed else {})})
     return error_response(status, code, message, headers=error.headers)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves on this path: Starlette's own ``Allow`` names only the first route's."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        route_methods = getattr(route, "methods", None)
+        if match != Match.NONE and route_methods:
+            methods |= set(route_methods)
+    return ", ".join(sorted(methods))
 
 
 async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
