@@ -61,15 +61,21 @@ async def http_error(request: Request, error: StarletteHTTPException) -> JSONRes
     return error_response(status, code, message, headers=error.headers)
 
 
+# The methods a 405's ``Allow`` may name: every one this API serves somewhere.
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
 def allowed_methods(request: Request) -> str:
-    """Every method some route serves on this path: Starlette's own ``Allow`` names only the first route's."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        route_methods = getattr(route, "methods", None)
-        if match != Match.NONE and route_methods:
-            methods |= set(route_methods)
-    return ", ".join(sorted(methods))
+    """Every method some route serves on this path: Starlette's own ``Allow`` names only the first route's.
+
+    Each method is tried against the routes, so routers that group routes answer as plain routes do.
+    """
+    routes = request.app.router.routes
+
+    def served(method: str) -> bool:
+        return any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+
+    return ", ".join(method for method in METHODS if served(method))
 
 
 async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:

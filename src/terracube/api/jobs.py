@@ -22,12 +22,13 @@ from terracube.api.paging import MAX_INDEX, Page
 from terracube.api.processing import json_object
 from terracube.auth import Mode, auth_mode
 from terracube.auth.quotas import enforced, quotas_for
-from terracube.errors import BadRequest, FileNotFound, OpenEOError, ProcessGraphMissing
+from terracube.errors import ECHO_LENGTH, BadRequest, FileNotFound, OpenEOError, ProcessGraphMissing, shortened
 from terracube.execute import check_process
 from terracube.jobs.errors import (
     BudgetInvalid,
     JobLocked,
     JobNotFinished,
+    JobNotFound,
     JobNotStarted,
     NoDataForUpdate,
     PropertyNotEditable,
@@ -88,6 +89,8 @@ def jobs_service(request: Request) -> JobService:
 def owned_job(request: Request, job_id: str, user: User) -> tuple[JobService, Job]:
     """The job service and ``user``'s job ``job_id``; another user's job answers ``JobNotFound``."""
     service = jobs_service(request)
+    if len(job_id) > ECHO_LENGTH:  # no id this server made is that long; the message echoes it cut short
+        raise JobNotFound(shortened(job_id))
     return service, service.store.get(job_id, user.user_id)
 
 

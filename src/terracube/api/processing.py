@@ -94,6 +94,14 @@ async def json_object(request: Request) -> dict:
     return body
 
 
+async def process_document(request: Request) -> object:
+    """The process the request sends (its JSON body); ``ProcessGraphMissing`` when it sends none."""
+    body = await json_body(request)
+    if body is None:
+        raise ProcessGraphMissing(EMPTY_BODY)
+    return body
+
+
 def content_disposition(filename: str) -> str:
     quoted = quote(filename)
     return f'attachment; filename="{filename}"' if quoted == filename else f"attachment; filename*=utf-8''{quoted}"

@@ -153,17 +153,17 @@ class _Validator:
             self.node(graph, node, scope)
 
     def node(self, graph: ProcessGraph, node, scope: set[str] | None) -> None:
-        where = f"Node '{node.id}' ({node.process_id})"
+        where = f"Node '{shortened(node.id)}' ({shortened(node.process_id)})"
         definition = self.registry.get(node.process_id) if node.namespace in (None, "backend", "core") else None
         if definition is None:
             document = self.udps(node.process_id, node.namespace) if self.udps and node.namespace in USER_NAMESPACES else None
             if document is not None:
                 self.udp_node(node, where, document, scope)
                 return
-            namespace = f" in namespace '{node.namespace}'" if node.namespace else ""
+            namespace = f" in namespace '{shortened(node.namespace)}'" if node.namespace else ""
             self.errors.append(
                 ProcessUnsupported(
-                    f"{where}: process '{node.process_id}'{namespace} is not supported by this backend"
+                    f"{where}: process '{shortened(node.process_id)}'{namespace} is not supported by this backend"
                     " (GET /processes lists the predefined processes, GET /process_graphs your own).",
                     node_id=node.id,
                 )
