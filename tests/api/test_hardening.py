@@ -243,3 +243,15 @@ def test_a_405_lists_every_allowed_method(client, method, path, allowed):
     response = client.request(method, path)
     assert_error(response, 405, "MethodNotAllowed")
     assert set(response.headers["Allow"].split(", ")) == allowed
+
+
+# --- 6. estimates of jobs stored before these checks ---------------------------------------------
+
+
+@pytest.mark.parametrize("case", sorted(BAD_EXTENTS))
+def test_the_estimate_of_a_job_stored_before_the_checks_is_a_bad_request(client, case):
+    # Such a job can no longer be created; one stored by an older server is put in the database directly.
+    from terracube.auth.user import LOCAL_USER
+
+    job = client.app.state.jobs.store.create(LOCAL_USER.user_id, with_load(**BAD_EXTENTS[case]))
+    assert_error(client.get(f"/jobs/{job.id}/estimate"), 400, "ProcessParameterInvalid")
