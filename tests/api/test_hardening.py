@@ -255,3 +255,11 @@ def test_the_estimate_of_a_job_stored_before_the_checks_is_a_bad_request(client,
 
     job = client.app.state.jobs.store.create(LOCAL_USER.user_id, with_load(**BAD_EXTENTS[case]))
     assert_error(client.get(f"/jobs/{job.id}/estimate"), 400, "ProcessParameterInvalid")
+
+
+def test_a_file_that_is_not_its_format_is_refused_without_the_servers_folder(client, data_dir):
+    assert client.put("/files/inputs/not-a-tiff.tif", content=b"plain text").status_code == 200
+    graph = {"process_graph": {"l": {"process_id": "load_uploaded_files", "arguments": {"paths": ["inputs/not-a-tiff.tif"], "format": "GTiff"}, "result": True}}}
+    message = assert_error(client.post("/result", json={"process": graph}), 400, "FormatUnsuitable")["message"]
+    assert "not-a-tiff.tif" in message
+    assert "hardening" not in message and str(data_dir) not in message and "/files/" not in message, message
