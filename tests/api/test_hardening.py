@@ -117,6 +117,17 @@ def test_non_finite_numbers_are_not_json(client, token):
     assert client.get(f"/jobs/{job_id}").json().get("budget") is None
 
 
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "1" + "0" * 400, "9" * 5000])
+def test_numbers_beyond_a_float_are_refused(client, number):
+    text = json.dumps({"process": with_load(spatial_extent={"west": 7.0, "south": 50.4, "east": 7.1, "north": 50.5})})
+    answer = client.post("/jobs", content=text.replace("7.1", number), headers=HEADERS)
+    assert 400 <= answer.status_code < 500, answer.text
+    job_id = client.post("/jobs", json={"process": tutorial()}).headers["OpenEO-Identifier"]
+    answer = client.patch(f"/jobs/{job_id}", content='{"budget": %s}' % number, headers=HEADERS)
+    assert answer.status_code == 400, answer.text
+    assert client.get(f"/jobs/{job_id}").json().get("budget") is None
+
+
 # --- 4. long graphs, deep callbacks, deep JSON -------------------------------------------------
 
 

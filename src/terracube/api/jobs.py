@@ -102,6 +102,10 @@ def _check_process(request: Request, process: Any, user: User) -> dict:
     return process
 
 
+# A budget is stored as a 64-bit float: a larger number is not a budget anyone means.
+MAX_BUDGET = 1e300
+
+
 def _check_fields(body: dict) -> dict:
     fields: dict[str, Any] = {}
     for name in ("title", "description", "plan"):
@@ -111,7 +115,7 @@ def _check_fields(body: dict) -> dict:
             fields[name] = body[name]
     if "budget" in body:
         budget = body["budget"]
-        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0 or budget > MAX_BUDGET):
             raise BudgetInvalid(budget)
         fields["budget"] = budget
     if "log_level" in body:

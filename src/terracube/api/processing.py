@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
@@ -33,6 +34,21 @@ EMPTY_BODY = 'The request body is empty: send {"process": {"process_graph": {...
 def _refuse_constant(token: str) -> None:
     # Python's json reads NaN and Infinity; JSON has no such tokens, and no extent or budget means them.
     raise BadRequest(f"The request body is not valid JSON: '{token}' is not a JSON value (JSON numbers are finite).")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 reads as infinity: as much not a JSON value as Infinity
+        raise BadRequest(f"The request body is not valid JSON here: the number {text[:40]} is beyond what a 64-bit float holds.")
+    return value
+
+
+def _float_sized_int(text: str) -> int:
+    # Every number of a process graph must fit a float (extents, budgets, pixel values); also, Python
+    # refuses to read integers of more than 4300 digits at all.
+    if len(text.lstrip("-")) > 308:
+        raise BadRequest(f"The request body is not valid JSON here: the number {text[:40]}… is beyond what a 64-bit float holds.")
+    return int(text)
 
 
 def json_depth(value: object) -> int:
@@ -76,7 +92,7 @@ async def json_body(request: Request) -> object | None:
         return None
     too_deep = f"The request body nests arrays and objects deeper than this server's limit of {settings.max_json_depth} (setting max_json_depth)."
     try:
-        body = json.loads(raw, parse_constant=_refuse_constant)
+        body = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_float_sized_int)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise BadRequest(f"The request body is not valid JSON: {error}.") from None
     except RecursionError:  # the parser's own guard, far past the limit below
