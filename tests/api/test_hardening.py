@@ -223,6 +223,9 @@ def test_echoed_ids_are_cut_to_a_readable_length(client):
     assert len(message) < 500 and "…" in message
     message = assert_error(client.get("/jobs/" + "j" * 5000), 404, "JobNotFound")["message"]
     assert len(message) < 300
+    for method, status, code in [("get", 404, "ProcessGraphNotFound"), ("delete", 404, "ProcessGraphNotFound"), ("put", 400, "ProcessGraphIdInvalid")]:
+        answer = client.request(method, "/process_graphs/" + "p-" * 2500, json={"process_graph": chain(2)["process"]["process_graph"]})
+        assert len(assert_error(answer, status, code)["message"]) < 300
 
 
 @pytest.mark.parametrize("path", ["/", "/jobs", "/does-not-exist", "/health"])
