@@ -277,3 +277,13 @@ def test_a_file_that_is_not_its_format_is_refused_without_the_servers_folder(cli
     message = assert_error(client.post("/result", json={"process": graph}), 400, "FormatUnsuitable")["message"]
     assert "not-a-tiff.tif" in message
     assert "hardening" not in message and str(data_dir) not in message and "/files/" not in message, message
+
+
+def test_the_live_server_sends_no_banner(server):
+    import requests
+
+    # uvicorn started as `terracube serve` starts it (tests/live_server.py: --no-server-header).
+    answer = requests.get(server.url + "/jobs", timeout=30)
+    assert "server" not in answer.headers and answer.headers["X-Content-Type-Options"] == "nosniff"
+    big = requests.post(server.url + "/result", data=b"[" * (11 * 2**20), headers=HEADERS, timeout=60)
+    assert (big.status_code, big.json()["code"]) == (413, "PayloadTooLarge")
