@@ -68,7 +68,7 @@ def serve(
         console.print(f"[bold red]WARNING[/bold red]: {OPEN_WARNING}")
     build_sample_archive()
     console.print(f"terracube serving openEO API 1.2.0 at [bold]http://{host}:{port}[/bold]  (data: {settings.data_dir})")
-    uvicorn.run("terracube.api.app:create_app", factory=True, host=host, port=port, log_level="info")
+    uvicorn.run("terracube.api.app:create_app", factory=True, host=host, port=port, log_level="info", server_header=False)
 
 
 register_auth_commands(app)  # terracube users / clients / keys (terracube.auth.cli)

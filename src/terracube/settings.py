@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     files_root: Path | None = None
     max_upload_bytes: int = Field(default=2 * 2**30, ge=1)  # one upload's size limit
 
+    # Request limits (docs/api.md, "Limits"): beyond them the answer is a 4xx, never work or a 500.
+    max_json_bytes: int = Field(default=10 * 2**20, ge=1)  # a JSON request body's size (413 beyond)
+    max_json_depth: int = Field(default=200, ge=2)  # nesting of arrays and objects in a JSON body
+    max_graph_nodes: int = Field(default=10_000, ge=1)  # nodes in a process graph, callbacks included
+    # Callbacks nested in callbacks; each nests the JSON about 4 deeper, so 32 fits max_json_depth's 200.
+    max_graph_depth: int = Field(default=32, ge=1)
+
     # Remote archives (docs/collections.md).
     stac_timeout: float = 20.0  # seconds to wait for a STAC API's answer
     stac_retries: int = 2

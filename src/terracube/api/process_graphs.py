@@ -10,15 +10,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from terracube.api.auth import User, current_user
 from terracube.api.deps import base_url, udp_lookup, udp_store, user_env
 from terracube.api.paging import Page
-from terracube.errors import OpenEOError, ProcessGraphInvalid, ProcessGraphMissing
+from terracube.api.processing import json_body
+from terracube.errors import ECHO_LENGTH, OpenEOError, ProcessGraphInvalid, ProcessGraphMissing
 from terracube.execute import check_process
-from terracube.jobs.errors import ProcessGraphIdInvalid
+from terracube.jobs.errors import ProcessGraphIdInvalid, ProcessGraphNotFound
 
 router = APIRouter(tags=["user-defined processes"])
 
@@ -35,7 +36,14 @@ def store_of(request: Request):
 
 def checked_id(process_graph_id: str) -> str:
     if not PROCESS_ID.fullmatch(process_graph_id):
-        raise ProcessGraphIdInvalid(process_graph_id)
+        raise ProcessGraphIdInvalid(shortened(process_graph_id))
+    return process_graph_id
+
+
+def known_id(process_graph_id: str) -> str:
+    """An id to look up: one longer than any stored one is not found, and the message echoes it cut short."""
+    if len(process_graph_id) > ECHO_LENGTH and not PROCESS_ID.fullmatch(process_graph_id):
+        raise ProcessGraphNotFound(shortened(process_graph_id))
     return process_graph_id
 
 
@@ -67,12 +75,12 @@ def list_process_graphs(request: Request, page: Page = Depends(), user: User = D
 
 @router.get("/process_graphs/{process_graph_id}")
 def describe_process_graph(request: Request, process_graph_id: str, user: User = Depends(current_user)) -> dict:
-    return store_of(request).get(user.user_id, process_graph_id)
+    return store_of(request).get(user.user_id, known_id(process_graph_id))
 
 
 @router.put("/process_graphs/{process_graph_id}")
 def store_process_graph(
-    request: Request, process_graph_id: str, body: Any = Body(None), user: User = Depends(current_user)
+    request: Request, process_graph_id: str, body: Any = Depends(json_body), user: User = Depends(current_user)
 ) -> Response:
     """Store or replace a process; its graph is validated now, as a job's is, so a broken one is never stored."""
     store = store_of(request)
@@ -92,5 +100,5 @@ def store_process_graph(
 
 @router.delete("/process_graphs/{process_graph_id}", status_code=204)
 def delete_process_graph(request: Request, process_graph_id: str, user: User = Depends(current_user)) -> Response:
-    store_of(request).delete(user.user_id, process_graph_id)
+    store_of(request).delete(user.user_id, known_id(process_graph_id))
     return Response(status_code=204)

@@ -15,9 +15,10 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-from terracube.errors import FileNotFound, FilePathInvalid
+from terracube.errors import FileNotFound, FilePathInvalid, shortened
 
 TEMP_PREFIX = ".upload-"
+NAME_MAX = 255  # bytes of one file or folder name on every common file system
 
 
 def user_folder_name(user_id: str) -> str:
@@ -30,6 +31,9 @@ def check_path(path: str) -> PurePosixPath:
     """The user's path as relative POSIX parts, or ``FilePathInvalid``."""
     if not path or "\\" in path or "\x00" in path:
         raise FilePathInvalid(f"The file path {path!r} is invalid: use a relative path with '/' between folders.")
+    if any(len(part.encode("utf-8")) > NAME_MAX for part in path.split("/")):
+        # The file system would refuse it (ENAMETOOLONG), naming the server's own folder: refused here.
+        raise FilePathInvalid(f"The file path {shortened(path)!r} is invalid: a name between '/' is at most {NAME_MAX} bytes.")
     pure = PurePosixPath(path)
     if pure.is_absolute() or path.startswith("/"):
         raise FilePathInvalid(f"The file path {path!r} is invalid: absolute paths are not allowed.")

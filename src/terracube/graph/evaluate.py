@@ -10,7 +10,7 @@ from typing import Any
 
 from terracube.errors import OpenEOError, ProcessGraphComplexity, ProcessGraphInvalid, ProcessParameterRequired, ProcessUnsupported
 from terracube.graph.fuse import PLAN_NAMESPACE, PLANNED_PROCESSES, fuse_class_tests
-from terracube.graph.model import ProcessGraph, is_callback, parse_process_graph, reference_of
+from terracube.graph.model import ProcessGraph, evaluation_order, is_callback, parse_process_graph, reference_of
 from terracube.graph.udp import USER_NAMESPACES, UdpLookup
 from terracube.processes.env import ProcessEnv
 from terracube.processes.limits import check_value
@@ -84,18 +84,11 @@ class Evaluator:
     def run(self, graph: ProcessGraph, parameters: dict[str, Any]) -> Any:
         results: dict[str, Any] = {}
 
-        def value_of(node_id: str) -> Any:
-            if node_id not in results:
-                node = graph.nodes[node_id]
-                arguments = {name: resolve(value, node_id) for name, value in node.arguments.items()}
-                results[node_id] = self.call(node.id, node.process_id, node.namespace, arguments)
-            return results[node_id]
-
         def resolve(value: Any, node_id: str) -> Any:
             reference = reference_of(value)
             if reference is not None:
                 if reference.kind == "from_node":
-                    return value_of(reference.name)
+                    return results[reference.name]  # evaluated before: see evaluation_order
                 return self.parameter(graph, parameters, reference.name, node_id)
             if is_callback(value):
                 return Callback(self.child_graph(value), self, parameters)
@@ -105,7 +98,13 @@ class Evaluator:
                 return [resolve(v, node_id) for v in value]
             return value
 
-        return value_of(graph.result_id)
+        # Every node the result needs, each after its inputs, in the order a recursive walk would
+        # take, without its recursion: a chain of thousands of nodes evaluates as one of three does.
+        for node_id in evaluation_order(graph, [graph.result_id]):
+            node = graph.nodes[node_id]
+            arguments = {name: resolve(value, node_id) for name, value in node.arguments.items()}
+            results[node_id] = self.call(node.id, node.process_id, node.namespace, arguments)
+        return results[graph.result_id]
 
     def stored_process(self, process_id: str, namespace: str | None) -> dict | None:
         """A user-defined process's document, looked up once per request (a store may be a database)."""
