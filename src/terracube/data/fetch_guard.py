@@ -70,6 +70,7 @@ class FetchGuard:
             except ValueError:
                 self.names.add(entry.rstrip("."))
         self.settings = settings
+        self._checked: set[tuple[str, int]] = set()  # hosts already found allowed: a search's many assets share a few
 
     @classmethod
     def from_settings(cls, settings) -> "FetchGuard":
@@ -96,11 +97,14 @@ class FetchGuard:
             raise FetchRefused() from None
         if not host:
             raise FetchRefused()
-        if host in self.names or self.own_result_link(url, host):
+        if host in self.names or (host, port) in self._checked or self.own_result_link(url, host):
             return
-        for address in resolve(host, port):
+        addresses = resolve(host, port)
+        for address in addresses:
             if not self.allows_address(address):
                 raise FetchRefused()
+        if addresses:
+            self._checked.add((host, port))
 
     def own_result_link(self, url: str, host: str) -> bool:
         """This server's signed link to a job's results (a results document or an asset), on loopback or ``public_url``."""
