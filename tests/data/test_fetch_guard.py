@@ -142,3 +142,13 @@ def test_the_allow_list_takes_names_addresses_and_networks():
     for url in ("http://10.2.0.1/a", "http://127.0.0.1/a", "http://[fe80::1]/a"):
         with pytest.raises(OpenEOError):
             guard.check(url)
+
+
+def test_only_urls_inside_a_configured_archive_are_trusted():
+    from terracube.processes.load_stac import _within
+
+    base = "http://stac.internal:8080/v1"
+    assert _within("http://stac.internal:8080/v1/collections/x", base) and _within("http://STAC.internal:8080/v1", base)
+    for url in ("http://stac.internal:8080/v1x/a", "http://stac.internal.evil.example:8080/v1/a", "http://stac.internal:80801/v1/a",
+                "https://stac.internal:8080/v1/a", "http://stac.internal:8080@evil.example/v1/a"):
+        assert not _within(url, base), url

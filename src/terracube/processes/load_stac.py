@@ -318,9 +318,22 @@ def _configured(url: str, catalog: Any):
     """The collections-file entry whose archive the URL is in: its credentials, GDAL options and signing apply."""
     for source in (catalog.sources() if catalog is not None and hasattr(catalog, "sources") else []):
         config = source.config
-        if config is not None and url.startswith(config.stac_url.rstrip("/")):
+        if config is not None and _within(url, config.stac_url):
             return config.model_copy(update={"bands": [], "harmonize_baseline": False})
     return None
+
+
+def _within(url: str, base: str) -> bool:
+    """Whether ``url`` is under the archive at ``base``: the same scheme, host and port, and a path
+    below base's, so that ``http://stac.internal.evil.example`` is not taken for ``http://stac.internal``
+    (the archive is trusted, with its credentials, and its URLs are not checked by the fetch guard)."""
+    if not isinstance(url, str):
+        return False
+    mine, theirs = urlparse(url), urlparse(base)
+    if (mine.scheme.lower(), mine.netloc.lower()) != (theirs.scheme.lower(), theirs.netloc.lower()):
+        return False
+    prefix = theirs.path.rstrip("/")
+    return mine.path == prefix or mine.path.startswith(prefix + "/")
 
 
 def load_stac(
