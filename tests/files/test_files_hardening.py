@@ -119,3 +119,20 @@ def test_a_stalled_upload_times_out_and_stores_nothing(stalling_server):
     import requests
 
     assert requests.put(f"{server.url}/files/ok.bin", data=b"fine", timeout=30).status_code == 200
+
+
+def test_a_user_folder_that_is_a_link_is_not_followed(tmp_path):
+    store = FileStore(tmp_path / "files")
+    store.root.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not yours")
+    os.symlink(outside, store.user("alice").root)
+    files = store.user("alice")
+    assert files.list() == []
+    with pytest.raises(FileNotFound):
+        files.existing("secret.txt")
+    with pytest.raises(Exception) as error:
+        files.write("new.txt", [b"x"])
+    assert getattr(error.value, "code", None) == "FilePathInvalid"
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]

@@ -64,7 +64,9 @@ class UserFiles:
         return self.root.joinpath(*check_path(path).parts)
 
     def _linked(self, local: Path) -> bool:
-        """Whether any part of ``local`` below the user's folder is a symbolic link (never followed)."""
+        """Whether the user's folder or any part of ``local`` below it is a symbolic link (never followed)."""
+        if self.root.is_symlink():
+            return True
         current = self.root
         for part in local.relative_to(self.root).parts:
             current = current / part
@@ -94,7 +96,7 @@ class UserFiles:
 
     def _walk(self):
         """Every regular file of the user's folder, links skipped (os.walk follows none into folders)."""
-        if not self.root.is_dir():
+        if not self.root.is_dir() or self.root.is_symlink():
             return
         for folder, dirs, names in os.walk(self.root):
             dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
