@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     # Users' uploaded files (docs/api.md, /files): a folder; default <data_dir>/files.
     files_root: Path | None = None
     max_upload_bytes: int = Field(default=2 * 2**30, ge=1)  # one upload's size limit
+    upload_idle_timeout: float = Field(default=60.0, gt=0)  # seconds an upload may send nothing before it is given up (408)
 
     # Request limits (docs/api.md, "Limits"): beyond them the answer is a 4xx, never work or a 500.
     max_json_bytes: int = Field(default=10 * 2**20, ge=1)  # a JSON request body's size (413 beyond)
@@ -89,6 +90,9 @@ class Settings(BaseSettings):
     cog_retries: int = 3
     # Local folders load_stac may read besides data_dir: the server's disk is not its users'.
     load_stac_local_dirs: list[Path] = Field(default_factory=list)
+    # URLs users put into graphs (load_url, load_stac, load_ml_model) may not reach loopback, private,
+    # link-local or reserved addresses, except these host names, addresses and networks ("10.1.2.0/24").
+    allowed_fetch_hosts: list[str] = Field(default_factory=list)
 
     # UDFs (docs/udf.md): each runs in a child process under these limits.
     udf_timeout: float = Field(default=60.0, gt=0)  # seconds one UDF process may run

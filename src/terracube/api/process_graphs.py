@@ -17,7 +17,7 @@ from terracube.api.auth import User, current_user
 from terracube.api.deps import base_url, udp_lookup, udp_store, user_env
 from terracube.api.paging import Page
 from terracube.api.processing import json_body
-from terracube.errors import ECHO_LENGTH, OpenEOError, ProcessGraphInvalid, ProcessGraphMissing
+from terracube.errors import ECHO_LENGTH, OpenEOError, ProcessGraphInvalid, ProcessGraphMissing, shortened
 from terracube.execute import check_process
 from terracube.jobs.errors import ProcessGraphIdInvalid, ProcessGraphNotFound
 
