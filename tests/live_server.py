@@ -58,7 +58,7 @@ class LiveServer:
             self.url = f"http://127.0.0.1:{self.port}"
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "terracube.api.app:create_app", "--factory",
-                 "--fd", str(sock.fileno()), "--log-level", "warning"],
+                 "--fd", str(sock.fileno()), "--log-level", "warning", "--no-server-header"],  # as `terracube serve`
                 env=self.env,
                 pass_fds=(sock.fileno(),),
             )

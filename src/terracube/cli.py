@@ -69,7 +69,7 @@ def serve(
     build_sample_archive()
     console.print(f"terracube serving openEO API 1.2.0 at [bold]http://{host}:{port}[/bold]  (data: {settings.data_dir})")
     config = uvicorn.Config(
-        "terracube.api.app:create_app", factory=True, host=host, port=port, log_level="info",
+        "terracube.api.app:create_app", factory=True, host=host, port=port, log_level="info", server_header=False,
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
     _Server(config).run()

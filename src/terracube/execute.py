@@ -128,7 +128,7 @@ def execute_sync(process: Any, env: ProcessEnv, udps: UdpLookup | None = None) -
 
     The file is in a temporary directory that ``cleanup`` removes once it has been sent.
     """
-    env = dataclasses.replace(env, max_pixels=env.settings.sync_max_pixels)
+    env = dataclasses.replace(env, max_pixels=env.settings.sync_max_pixels, max_values=env.settings.sync_max_values)
     directory = Path(tempfile.mkdtemp(prefix="terracube-sync-"))
     try:
         # Measured into env.usage, which the caller's environment shares: it sees a failed run's usage too.

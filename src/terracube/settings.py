@@ -37,6 +37,17 @@ class Settings(BaseSettings):
     sync_queue: int = Field(default=8, ge=0)
     sync_queue_per_user: int = Field(default=3, ge=1)
     sync_timeout: float = Field(default=300.0, gt=0)
+    # Values one cube or array of a synchronous request may hold, checked on its shape before it
+    # is computed (resample_spatial's output grid, array_create's repeat, ...): docs/processes.md#limits.
+    sync_max_values: int = Field(default=100_000_000, ge=1)
+    # The same for every request, batch jobs included: no job may build an absurd cube.
+    max_cube_values: int = Field(default=50_000_000_000, ge=1)
+    # Elements of an array a process computes at once in Python (array_create, array_concat, ...),
+    # unlike a cube, which is computed chunk by chunk.
+    max_array_length: int = Field(default=10_000_000, ge=1)
+    # Process calls one request's graph may make while it is built (stored processes and
+    # callbacks included): 30 stored processes that each call the previous one twice would be 2^31.
+    max_evaluations: int = Field(default=100_000, ge=1)
     # Dask chunk edge in pixels for loading, at most; a multiple of the COG tiles (256) is best.
     chunk_size: int = 2048
     # Smaller chunks when a chunk's stack of every scene and band would need more bytes than this
@@ -67,6 +78,14 @@ class Settings(BaseSettings):
     # Users' uploaded files (docs/api.md, /files): a folder; default <data_dir>/files.
     files_root: Path | None = None
     max_upload_bytes: int = Field(default=2 * 2**30, ge=1)  # one upload's size limit
+    upload_idle_timeout: float = Field(default=60.0, gt=0)  # seconds an upload may send nothing before it is given up (408)
+
+    # Request limits (docs/api.md, "Limits"): beyond them the answer is a 4xx, never work or a 500.
+    max_json_bytes: int = Field(default=10 * 2**20, ge=1)  # a JSON request body's size (413 beyond)
+    max_json_depth: int = Field(default=200, ge=2)  # nesting of arrays and objects in a JSON body
+    max_graph_nodes: int = Field(default=10_000, ge=1)  # nodes in a process graph, callbacks included
+    # Callbacks nested in callbacks; each nests the JSON about 4 deeper, so 32 fits max_json_depth's 200.
+    max_graph_depth: int = Field(default=32, ge=1)
 
     # Remote archives (docs/collections.md).
     stac_timeout: float = 20.0  # seconds to wait for a STAC API's answer
@@ -78,6 +97,9 @@ class Settings(BaseSettings):
     cog_retries: int = 3
     # Local folders load_stac may read besides data_dir: the server's disk is not its users'.
     load_stac_local_dirs: list[Path] = Field(default_factory=list)
+    # URLs users put into graphs (load_url, load_stac, load_ml_model) may not reach loopback, private,
+    # link-local or reserved addresses, except these host names, addresses and networks ("10.1.2.0/24").
+    allowed_fetch_hosts: list[str] = Field(default_factory=list)
 
     # UDFs (docs/udf.md): each runs in a child process under these limits.
     udf_timeout: float = Field(default=60.0, gt=0)  # seconds one UDF process may run

@@ -13,7 +13,9 @@ EDITOR = "https://editor.openeo.org"
 @pytest.fixture(scope="session")
 def server(data_dir):
     # Laptop mode answers web pages only from allowed origins: the Web Editor's, as a user would set it.
-    url, process = start_server({"TERRACUBE_DATA_DIR": str(data_dir), "TERRACUBE_ALLOWED_ORIGINS": json.dumps([EDITOR])})
+    # load_url from the tests' file servers on 127.0.0.1: the operator allows loopback (users' URLs may not reach it otherwise).
+    url, process = start_server({"TERRACUBE_DATA_DIR": str(data_dir), "TERRACUBE_ALLOWED_ORIGINS": json.dumps([EDITOR]),
+                                 "TERRACUBE_ALLOWED_FETCH_HOSTS": json.dumps(["127.0.0.1"])})
     yield SimpleNamespace(url=url, process=process)
     stop_server(process)
 

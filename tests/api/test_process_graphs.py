@@ -152,9 +152,9 @@ def test_errors_a_user_can_cause(con, server):
     undeclared = {"x": {"process_id": "add", "arguments": {"x": {"from_parameter": "y"}, "y": 2}, "result": True}}
     error = api_error(lambda: con.save_user_defined_process("broken", undeclared, parameters=[]))
     assert (error.http_status_code, error.code) == (400, "ProcessParameterInvalid")
-    for body in ([], {"id": "other", "process_graph": no_result}, {"summary": "no graph"}):
+    for body in ([], {"process_graph": no_result}, {"summary": "no graph"}):
         response = requests.put(f"{server.url}/process_graphs/broken", json=body, timeout=30)
-        assert response.status_code == 400 and response.json()["code"] in ("ProcessGraphMissing", "BadRequest"), response.text
+        assert response.status_code == 400 and response.json()["code"] in ("ProcessGraphMissing", "ProcessGraphInvalid"), response.text
     response = requests.put(f"{server.url}/process_graphs/broken", data=b"{not json", headers={"Content-Type": "application/json"}, timeout=30)
     assert (response.status_code, response.json()["code"]) == (400, "BadRequest")
     assert "broken" not in {p["id"] for p in con.list_user_defined_processes()}
@@ -168,6 +168,17 @@ def test_replace_and_delete(con):
     error = api_error(lambda: con.user_defined_process("temporary").delete())
     assert (error.http_status_code, error.code) == (404, "ProcessGraphNotFound")
     assert "temporary" not in {p["id"] for p in con.list_user_defined_processes()}
+
+
+def test_the_url_id_wins_over_the_body_id(con, server):
+    """API 1.2, PUT /process_graphs/{id}: a differing ``id`` in the body is replaced by the path's."""
+    body = {"id": "name_in_body", "parameters": [], "process_graph": {"a": {"process_id": "add", "arguments": {"x": 1, "y": 4}, "result": True}}}
+    response = requests.put(f"{server.url}/process_graphs/name_in_url", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    assert con.user_defined_process("name_in_url").describe()["id"] == "name_in_url"
+    assert "name_in_body" not in {p["id"] for p in con.list_user_defined_processes()}
+    assert con.datacube_from_process("name_in_url", namespace="user").execute() == 5
+    con.user_defined_process("name_in_url").delete()
 
 
 def test_listing_pages(con, server):

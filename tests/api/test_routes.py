@@ -289,8 +289,10 @@ def test_a_bug_is_an_internal_error_object_with_cors_and_a_logged_traceback(clie
     assert body["id"] in record.getMessage()
 
 
-def test_validation_always_answers_200_with_the_errors(client):
-    assert client.post("/validation").json()["errors"][0]["code"] == "ProcessGraphMissing"
+def test_validation_answers_200_with_the_errors(client):
+    # No body is no validation request (the API's 4xx case); a body without a graph is reported in the list.
+    assert_error(client.post("/validation"), 400, "ProcessGraphMissing")
+    assert client.post("/validation", json={}).json()["errors"][0]["code"] == "ProcessGraphMissing"
     valid = {"process_graph": {"a": {"process_id": "add", "arguments": {"x": 1, "y": 2}, "result": True}}}
     assert client.post("/validation", json=valid).json() == {"errors": []}
     assert client.post("/validation", json={"process": valid}).json() == {"errors": []}

@@ -222,8 +222,8 @@ def alices_file_is_untouched(world, tmp_path: Path) -> None:
         assert dataset.read(1)[3, 3] == 15
 
 
-@check("GET", "/files/{path:path}")
-@check("DELETE", "/files/{path:path}")
+@check("GET", "/files/{path:filepath}")
+@check("DELETE", "/files/{path:filepath}")
 def file_get_and_delete(world, tmp_path):
     for method in ("GET", "DELETE"):
         answer, _ = ask_both(world, method, "/files/{}", world["file"], "nobodys.tif")
@@ -233,7 +233,7 @@ def file_get_and_delete(world, tmp_path):
     alices_file_is_untouched(world, tmp_path)
 
 
-@check("PUT", "/files/{path:path}")
+@check("PUT", "/files/{path:filepath}")
 def file_put(world, tmp_path):
     # An upload under Alice's file name is Bob's own file, as under any new name; hers stays.
     url = world["server"].url + "/files/{}"
@@ -265,7 +265,7 @@ def test_every_user_scoped_route_is_checked(tmp_path):
     assert scoped, "no user-scoped route found: the enumeration is broken"
     unchecked = scoped - set(CHECKS)
     assert not unchecked, f"routes with a path parameter and no isolation check in this file: {sorted(unchecked)}"
-    assert {("GET", "/jobs/{job_id}"), ("PUT", "/files/{path:path}"), ("DELETE", "/process_graphs/{process_graph_id}")} <= scoped
+    assert {("GET", "/jobs/{job_id}"), ("PUT", "/files/{path:filepath}"), ("DELETE", "/process_graphs/{process_graph_id}")} <= scoped
 
 
 @pytest.mark.parametrize("route", sorted(CHECKS), ids=lambda route: f"{route[0]} {route[1]}")

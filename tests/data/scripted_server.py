@@ -1,5 +1,7 @@
 """An HTTP server on 127.0.0.1 that answers each path from a script: a list of (status, body) answers,
-given in turn, the last one repeated. It records the paths asked for, so a test sees the retries."""
+given in turn, the last one repeated. It records the paths asked for, so a test sees the retries.
+A 3xx answer's body is its ``Location``. ``host`` is any loopback address (127.0.0.2 is a second
+"machine" for tests of what the server may fetch from)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class ScriptedServer:
-    def __init__(self):
+    def __init__(self, host: str = "127.0.0.1"):
         self.script: dict[str, list[tuple[int, bytes]]] = {}
         self.requests: list[str] = []
         server = self
@@ -20,6 +22,9 @@ class ScriptedServer:
                 answers = server.script.get(path, [(404, b"not here")])
                 status, body = answers.pop(0) if len(answers) > 1 else answers[0]
                 self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", body.decode())
+                    body = b""
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -27,8 +32,8 @@ class ScriptedServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
+        self.url = f"http://{host}:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 

@@ -21,9 +21,14 @@ def server():
     server.close()
 
 
+def loopback_allowed(**fields) -> Settings:
+    """The test servers are on 127.0.0.1, which users' URLs may reach only when the operator allows it."""
+    return Settings(allowed_fetch_hosts=["127.0.0.1"], **fields)
+
+
 def fetch(url: str, max_bytes: int = 1024, settings: Settings | None = None) -> bytes:
     out = io.BytesIO()
-    download(url, out, settings or Settings(), max_bytes=max_bytes, doing="Downloading the file")
+    download(url, out, settings or loopback_allowed(), max_bytes=max_bytes, doing="Downloading the file")
     return out.getvalue()
 
 
@@ -33,7 +38,7 @@ def test_a_file_is_downloaded_whole(server):
 
 def test_a_busy_server_is_asked_again(server):
     url = server.serve("/busy.bin", (503, b""), (503, b""), (200, b"at last"))
-    assert fetch(url, settings=Settings(stac_retries=2)) == b"at last"
+    assert fetch(url, settings=loopback_allowed(stac_retries=2)) == b"at last"
     assert server.requests == ["/busy.bin"] * 3
 
 
@@ -53,7 +58,7 @@ def test_a_file_over_the_limit_is_refused(server):
 @pytest.mark.parametrize("status, code", [(500, "ArchiveUnavailable"), (403, "ArchiveAccessDenied")])
 def test_a_failing_server_is_an_upstream_error(server, status, code):
     with pytest.raises(OpenEOError) as error:
-        fetch(server.serve("/broken.bin", (status, b"")) + "?sig=SECRET", settings=Settings(stac_retries=0))
+        fetch(server.serve("/broken.bin", (status, b"")) + "?sig=SECRET", settings=loopback_allowed(stac_retries=0))
     assert (error.value.code, error.value.status) == (code, 502)
     assert f"HTTP {status}" in error.value.message and "SECRET" not in error.value.message
 
@@ -63,5 +68,5 @@ def test_an_unreachable_server_is_archive_unavailable():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(OpenEOError) as error:
-        fetch(f"http://127.0.0.1:{port}/a.nc?token=SECRET", settings=Settings(stac_retries=0))
+        fetch(f"http://127.0.0.1:{port}/a.nc?token=SECRET", settings=loopback_allowed(stac_retries=0))
     assert (error.value.code, error.value.status) == ("ArchiveUnavailable", 502) and "SECRET" not in error.value.message

@@ -27,9 +27,13 @@ def server():
     server.close()
 
 
+# The test server is on 127.0.0.1: the operator allows it (users' URLs may not reach loopback otherwise).
+LOOPBACK_ALLOWED = Settings(stac_retries=0, allowed_fetch_hosts=["127.0.0.1"])
+
+
 def run(process_id: str, **arguments):
     graph = {"process_graph": {"n": {"process_id": process_id, "arguments": arguments, "result": True}}}
-    return evaluate_process_graph(parse_process_graph(graph), env=ProcessEnv(settings=Settings(stac_retries=0)))
+    return evaluate_process_graph(parse_process_graph(graph), env=ProcessEnv(settings=LOOPBACK_ALLOWED))
 
 
 def test_a_geotiff_and_a_geojson_by_url(server, tmp_path):

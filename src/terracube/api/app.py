@@ -16,6 +16,7 @@ from terracube import __version__
 from terracube.api import auth, capabilities, collections, files, jobs, process_graphs, processes, processing
 from terracube.api.errors import install_error_handlers
 from terracube.api.guard import JsonBodies, WebGuard
+from terracube.api.headers import SecurityHeaders
 from terracube.api.sync_pool import install as install_sync_pool
 from terracube.auth import access, announce_mode, is_laptop_mode, oidc
 from terracube.settings import Settings, get_settings
@@ -66,4 +67,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost: a page that may not call this server gets no CORS answer either. The guard holds
     # in laptop mode only (auth/): with accounts, every request carries its user's bearer token.
     app.add_middleware(WebGuard, laptop_mode=lambda: is_laptop_mode(app), allowed_origins=settings.allowed_origins)
+    app.add_middleware(SecurityHeaders)  # outermost of all: every answer, the guard's refusals too
     return app

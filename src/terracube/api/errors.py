@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from terracube.errors import OpenEOError
@@ -54,9 +55,27 @@ async def http_error(request: Request, error: StarletteHTTPException) -> JSONRes
     if status == 404 and message == "Not Found":
         message = f"Resource not found: {request.method} {request.url.path} is not served here (see GET / for the endpoints)."
     elif status == 405:
-        allowed = (error.headers or {}).get("Allow", "")
+        allowed = allowed_methods(request) or (error.headers or {}).get("Allow", "")
         message = f"Method {request.method} is not allowed on {request.url.path}" + (f"; allowed: {allowed}." if allowed else ".")
+        return error_response(status, code, message, headers={**(error.headers or {}), **({"Allow": allowed} if allowed else {})})
     return error_response(status, code, message, headers=error.headers)
+
+
+# The methods a 405's ``Allow`` may name: every one this API serves somewhere.
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves on this path: Starlette's own ``Allow`` names only the first route's.
+
+    Each method is tried against the routes, so routers that group routes answer as plain routes do.
+    """
+    routes = request.app.router.routes
+
+    def served(method: str) -> bool:
+        return any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+
+    return ", ".join(method for method in METHODS if served(method))
 
 
 async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -12,21 +12,23 @@ from contextlib import asynccontextmanager
 from typing import Any, Optional
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from terracube.api.auth import User, current_user
 from terracube.api.deps import base_url, udp_lookup, user_env
-from terracube.api.paging import Page
+from terracube.api.paging import MAX_INDEX, Page
+from terracube.api.processing import json_object
 from terracube.auth import Mode, auth_mode
 from terracube.auth.quotas import enforced, quotas_for
-from terracube.errors import BadRequest, FileNotFound, OpenEOError, ProcessGraphMissing
+from terracube.errors import ECHO_LENGTH, BadRequest, FileNotFound, OpenEOError, ProcessGraphMissing, shortened
 from terracube.execute import check_process
 from terracube.jobs.errors import (
     BudgetInvalid,
     JobLocked,
     JobNotFinished,
+    JobNotFound,
     JobNotStarted,
     NoDataForUpdate,
     PropertyNotEditable,
@@ -87,6 +89,8 @@ def jobs_service(request: Request) -> JobService:
 def owned_job(request: Request, job_id: str, user: User) -> tuple[JobService, Job]:
     """The job service and ``user``'s job ``job_id``; another user's job answers ``JobNotFound``."""
     service = jobs_service(request)
+    if len(job_id) > ECHO_LENGTH:  # no id this server made is that long; the message echoes it cut short
+        raise JobNotFound(shortened(job_id))
     return service, service.store.get(job_id, user.user_id)
 
 
@@ -98,6 +102,10 @@ def _check_process(request: Request, process: Any, user: User) -> dict:
     return process
 
 
+# A budget is stored as a 64-bit float: a larger number is not a budget anyone means.
+MAX_BUDGET = 1e300
+
+
 def _check_fields(body: dict) -> dict:
     fields: dict[str, Any] = {}
     for name in ("title", "description", "plan"):
@@ -107,7 +115,7 @@ def _check_fields(body: dict) -> dict:
             fields[name] = body[name]
     if "budget" in body:
         budget = body["budget"]
-        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0 or budget > MAX_BUDGET):
             raise BudgetInvalid(budget)
         fields["budget"] = budget
     if "log_level" in body:
@@ -118,7 +126,7 @@ def _check_fields(body: dict) -> dict:
 
 
 @router.post("/jobs", status_code=201)
-def create_job(request: Request, body: dict[str, Any] = Body(...), user: User = Depends(current_user)) -> Response:
+def create_job(request: Request, body: dict[str, Any] = Depends(json_object), user: User = Depends(current_user)) -> Response:
     service = jobs_service(request)
     process = _check_process(request, body.get("process"), user)
     fields = _check_fields(body)
@@ -144,7 +152,7 @@ def describe_job(request: Request, job_id: str, user: User = Depends(current_use
 
 
 @router.patch("/jobs/{job_id}", status_code=204)
-def update_job(request: Request, job_id: str, body: dict[str, Any] = Body(...), user: User = Depends(current_user)) -> Response:
+def update_job(request: Request, job_id: str, body: dict[str, Any] = Depends(json_object), user: User = Depends(current_user)) -> Response:
     service, job = owned_job(request, job_id, user)
     for name in body:
         if name in READ_ONLY:
@@ -298,10 +306,13 @@ def job_logs(
     job_id: str,
     offset: Optional[str] = None,
     level: Optional[str] = None,
-    limit: Optional[int] = Query(None, ge=1),
+    limit: Optional[int] = Query(None, ge=1, le=MAX_INDEX),
     user: User = Depends(current_user),
 ) -> dict:
     service, job = owned_job(request, job_id, user)
+    if offset and offset.strip().isdigit() and int(offset) > MAX_INDEX:
+        # Offsets are log ids this server issued (64-bit integers): a larger one is not one of them.
+        raise BadRequest(f"'offset' must be a log entry id, at most {MAX_INDEX}.")
     if level not in (None, "", *LOG_LEVELS):
         raise BadRequest(f"'level' must be one of {', '.join(LOG_LEVELS)}.")
     # The effective level is the higher of the job's log_level and the one asked for.

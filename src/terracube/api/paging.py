@@ -6,6 +6,9 @@ from urllib.parse import urlencode
 
 from fastapi import Query
 
+# The database's integers are 64-bit: a larger limit or offset is refused (400), not overflowed (500).
+MAX_INDEX = 2**63 - 1
+
 
 def paging_links(url: str, limit: int | None, offset: int, total: int) -> list[dict]:
     """No links without a ``limit``: then the listing is complete."""
@@ -26,7 +29,7 @@ def paging_links(url: str, limit: int | None, offset: int, total: int) -> list[d
 class Page:
     """Dependency: a listing's ``?limit=&offset=`` and the links that page through it."""
 
-    def __init__(self, limit: int | None = Query(None, ge=1), offset: int = Query(0, ge=0)):
+    def __init__(self, limit: int | None = Query(None, ge=1, le=MAX_INDEX), offset: int = Query(0, ge=0, le=MAX_INDEX)):
         self.limit = limit
         self.offset = offset
 

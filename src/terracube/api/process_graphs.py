@@ -10,15 +10,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from terracube.api.auth import User, current_user
 from terracube.api.deps import base_url, udp_lookup, udp_store, user_env
 from terracube.api.paging import Page
-from terracube.errors import BadRequest, OpenEOError, ProcessGraphInvalid, ProcessGraphMissing
+from terracube.api.processing import json_body
+from terracube.errors import ECHO_LENGTH, OpenEOError, ProcessGraphInvalid, ProcessGraphMissing, shortened
 from terracube.execute import check_process
-from terracube.jobs.errors import ProcessGraphIdInvalid
+from terracube.jobs.errors import ProcessGraphIdInvalid, ProcessGraphNotFound
 
 router = APIRouter(tags=["user-defined processes"])
 
@@ -35,7 +36,14 @@ def store_of(request: Request):
 
 def checked_id(process_graph_id: str) -> str:
     if not PROCESS_ID.fullmatch(process_graph_id):
-        raise ProcessGraphIdInvalid(process_graph_id)
+        raise ProcessGraphIdInvalid(shortened(process_graph_id))
+    return process_graph_id
+
+
+def known_id(process_graph_id: str) -> str:
+    """An id to look up: one longer than any stored one is not found, and the message echoes it cut short."""
+    if len(process_graph_id) > ECHO_LENGTH and not PROCESS_ID.fullmatch(process_graph_id):
+        raise ProcessGraphNotFound(shortened(process_graph_id))
     return process_graph_id
 
 
@@ -67,23 +75,23 @@ def list_process_graphs(request: Request, page: Page = Depends(), user: User = D
 
 @router.get("/process_graphs/{process_graph_id}")
 def describe_process_graph(request: Request, process_graph_id: str, user: User = Depends(current_user)) -> dict:
-    return store_of(request).get(user.user_id, process_graph_id)
+    return store_of(request).get(user.user_id, known_id(process_graph_id))
 
 
 @router.put("/process_graphs/{process_graph_id}")
 def store_process_graph(
-    request: Request, process_graph_id: str, body: Any = Body(None), user: User = Depends(current_user)
+    request: Request, process_graph_id: str, body: Any = Depends(json_body), user: User = Depends(current_user)
 ) -> Response:
     """Store or replace a process; its graph is validated now, as a job's is, so a broken one is never stored."""
     store = store_of(request)
     checked_id(process_graph_id)
     if not isinstance(body, dict):
         raise ProcessGraphMissing("Send the process as a JSON object: {\"process_graph\": {...}, \"parameters\": [...]}.")
-    if body.get("id") not in (None, process_graph_id):
-        raise BadRequest(f"The id in the body ('{body['id']}') differs from the one in the URL ('{process_graph_id}').")
     if not isinstance(body.get("process_graph"), dict) or not body["process_graph"]:
         raise ProcessGraphMissing("A user-defined process needs a 'process_graph' with at least one node.")
     _check_parameters(body.get("parameters"))
+    # The URL's id wins over one in the body (API 1.2, PUT /process_graphs/{id}: "the value for `id`
+    # gets replaced with the value from the `process_graph_id` parameter in the path").
     document = {**body, "id": process_graph_id}
     check_process(document, user_env(request, user), udp_lookup(request, user))
     store.put(user.user_id, process_graph_id, document)
@@ -92,5 +100,5 @@ def store_process_graph(
 
 @router.delete("/process_graphs/{process_graph_id}", status_code=204)
 def delete_process_graph(request: Request, process_graph_id: str, user: User = Depends(current_user)) -> Response:
-    store_of(request).delete(user.user_id, process_graph_id)
+    store_of(request).delete(user.user_id, known_id(process_graph_id))
     return Response(status_code=204)

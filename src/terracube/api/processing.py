@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
@@ -20,7 +21,7 @@ from terracube.api.deps import udp_lookup, user_env
 from terracube.api.errors import error_response
 from terracube.api.sync_pool import sync_pool
 from terracube.auth.quotas import enforced, quotas_for
-from terracube.errors import BadRequest, InfrastructureBusy, ProcessGraphMissing
+from terracube.errors import BadRequest, InfrastructureBusy, PayloadTooLarge, ProcessGraphComplexity, ProcessGraphMissing
 from terracube.execute import SyncResult, execute_sync, validation_errors
 from terracube.processes.env import ProcessEnv
 from terracube.usage import Usage
@@ -32,15 +33,83 @@ router = APIRouter(tags=["processing"])
 EMPTY_BODY = 'The request body is empty: send {"process": {"process_graph": {...}}}.'
 
 
+def _refuse_constant(token: str) -> None:
+    # Python's json reads NaN and Infinity; JSON has no such tokens, and no extent or budget means them.
+    raise BadRequest(f"The request body is not valid JSON: '{token}' is not a JSON value (JSON numbers are finite).")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 reads as infinity: as much not a JSON value as Infinity
+        raise BadRequest(f"The request body is not valid JSON here: the number {text[:40]} is beyond what a 64-bit float holds.")
+    return value
+
+
+def _float_sized_int(text: str) -> int:
+    # Every number of a process graph must fit a float (extents, budgets, pixel values); also, Python
+    # refuses to read integers of more than 4300 digits at all.
+    if len(text.lstrip("-")) > 308:
+        raise BadRequest(f"The request body is not valid JSON here: the number {text[:40]}… is beyond what a 64-bit float holds.")
+    return int(text)
+
+
+def json_depth(value: object) -> int:
+    """How deeply arrays and objects nest in a parsed JSON value (0 for a scalar), without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+async def read_bounded(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 ``PayloadTooLarge`` past ``limit`` bytes, before it is all in memory."""
+    declared = request.headers.get("content-length", "")
+    too_large = f"The request body is larger than this server's limit of {limit:,} bytes (setting max_json_bytes)."
+    if declared.strip().isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(too_large)
+    chunks, size = [], 0
+    async for chunk in request.stream():  # counted as it comes: Content-Length may be absent (chunked)
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(too_large)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def json_body(request: Request) -> object | None:
-    """The parsed JSON body, None when there is none; a body that is not JSON is a ``BadRequest``."""
-    raw = await request.body()
+    """The parsed JSON body, None when there is none; a body that is not JSON is a ``BadRequest``.
+
+    Every JSON route reads its body here, so the size limit (``max_json_bytes``, 413) and the
+    nesting limit (``max_json_depth``, 400 ``ProcessGraphComplexity``) hold everywhere.
+    """
+    settings = request.app.state.settings
+    raw = await read_bounded(request, settings.max_json_bytes)
     if not raw.strip():
         return None
+    too_deep = f"The request body nests arrays and objects deeper than this server's limit of {settings.max_json_depth} (setting max_json_depth)."
     try:
-        return json.loads(raw)
+        body = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_float_sized_int)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise BadRequest(f"The request body is not valid JSON: {error}.") from None
+    except RecursionError:  # the parser's own guard, far past the limit below
+        raise ProcessGraphComplexity(too_deep) from None
+    if json_depth(body) > settings.max_json_depth:
+        raise ProcessGraphComplexity(too_deep)
+    return body
+
+
+async def json_object(request: Request) -> dict:
+    """Dependency: the JSON body, which must be an object (``POST /jobs``, ``PATCH /jobs/{id}``)."""
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    return body
 
 
 async def process_document(request: Request) -> object:
@@ -103,10 +172,11 @@ async def result(request: Request, env: ProcessEnv = Depends(user_env), user: Us
 
 @router.post("/validation")
 async def validation(request: Request, env: ProcessEnv = Depends(user_env), user: User = Depends(current_user)) -> dict:
-    """Always 200 with the list of errors (empty for a valid process), as the spec asks."""
-    try:
-        process = await process_document(request)
-    except ProcessGraphMissing as error:
-        return {"errors": [error.to_dict()]}
+    """200 with the list of errors (empty for a valid process), as the spec asks.
+
+    A request without a body is no validation request at all: the API keeps 4xx for "properties
+    in the request body are missing", so it is 400 ProcessGraphMissing, as for ``/result``.
+    """
+    process = await process_document(request)
     errors = await run_in_threadpool(validation_errors, process, env, udp_lookup(request, user))
     return {"errors": [error.to_dict() for error in errors]}

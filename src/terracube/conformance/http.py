@@ -270,7 +270,8 @@ class LocalServer:
             port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
         self.data_dir = tempfile.mkdtemp(prefix="terracube-conformance-")
-        env = {**os.environ, "TERRACUBE_DATA_DIR": self.data_dir}
+        # The runner's FileServer (load_url inputs) is on 127.0.0.1, which users' URLs may not reach unless allowed.
+        env = {**os.environ, "TERRACUBE_DATA_DIR": self.data_dir, "TERRACUBE_ALLOWED_FETCH_HOSTS": '["127.0.0.1"]'}
         # The server's log goes to a file: a pipe nobody reads fills up and blocks the server.
         self.log_path = os.path.join(self.data_dir, "server.log")
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - open for the server's lifetime

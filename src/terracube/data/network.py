@@ -13,6 +13,8 @@ query string, which may hold a token) and what it answered:
 
 Files a user names by URL (``load_url``, ``load_ml_model``) are fetched by ``download``: the same
 timeouts and retries, a size limit, and ``FileNotFound`` (404) when the URL answers 404 or 410.
+A user's URL, and each redirect it answers with, must not point inside the server's network
+(``fetch_guard``): one refusal, made before any connection.
 
 These are 5xx because the user's request was fine and the server could not do its part; the
 status says "an upstream failed", and the message says which and why. A 500 stays reserved for
@@ -31,6 +33,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from terracube.data.fetch_guard import REFUSED, FetchGuard, FetchRefused, guard_session
 from terracube.errors import FileNotFound, OpenEOError, ProcessParameterInvalid
 from terracube.settings import Settings
 
@@ -89,11 +92,13 @@ def retries(settings: Settings) -> int:
     return int(settings.stac_retries)
 
 
-def http_session(retries: int, headers: dict[str, str] | None = None) -> requests.Session:
+def http_session(retries: int, headers: dict[str, str] | None = None, guard: FetchGuard | None = None) -> requests.Session:
+    """A session with the timeouts' retries; with ``guard``, every request and redirect is checked first."""
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=retry_policy(retries))
     session.mount("http://", adapter)
     session.mount("https://", adapter)
+    guard_session(session, guard, retry_policy(retries))
     if headers:
         session.headers.update(headers)
     return session
@@ -117,7 +122,9 @@ def download(url: str, out: BinaryIO, settings: Settings, *, max_bytes: int, doi
     """
     where = redact(url)
     too_large = f"The file at {where} is larger than {max_bytes // 1024**2} MiB."
-    session = http_session(retries(settings))
+    guard = FetchGuard.from_settings(settings)
+    guard.check(url)  # before anything else: the refusal is the same whatever listens there
+    session = http_session(retries(settings), guard=guard)
     try:
         with session.get(url, stream=True, timeout=timeouts(settings)) as response:
             if response.status_code in (404, 410):
@@ -151,6 +158,8 @@ def failure(error: BaseException, url: str, doing: str) -> OpenEOError:
     where = redact(url)
     if isinstance(error, OpenEOError):
         return error
+    if REFUSED in str(error):  # the guard refused a redirect; pystac-client wraps every error in its own
+        return FetchRefused()
     if isinstance(error, requests.Timeout) or "timed out" in str(error).lower():
         return ArchiveUnavailable(f"{doing} at {where} timed out: the archive did not answer in time. Try again later.", status=504)
     status = getattr(error, "status_code", None)

@@ -18,9 +18,10 @@ from pystac_client import Client
 from pystac_client.conformance import ConformanceClasses
 from pystac_client.stac_api_io import StacApiIO
 
+from terracube.data.fetch_guard import FetchGuard, guard_session
 from terracube.data.network import ArchiveUnavailable, failure, redact, retries, retry_policy, timeouts
 from terracube.data.properties import Condition, cql2_filter, stac_query
-from terracube.errors import PayloadTooLarge
+from terracube.errors import OpenEOError, PayloadTooLarge
 from terracube.settings import Settings
 
 log = logging.getLogger("terracube.stac")
@@ -36,16 +37,24 @@ def _iso(when: datetime | None) -> str:
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if when.tzinfo else when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def stac_io(settings: Settings, headers: dict[str, str] | None = None) -> StacApiIO:
-    """pystac/pystac-client IO with the server's timeouts and retries (static catalogs over HTTP use it too)."""
-    return StacApiIO(headers=headers, timeout=timeouts(settings), max_retries=retry_policy(retries(settings)))
+def stac_io(settings: Settings, headers: dict[str, str] | None = None, guard: FetchGuard | None = None) -> StacApiIO:
+    """pystac/pystac-client IO with the server's timeouts and retries (static catalogs over HTTP use it too).
+
+    With ``guard`` (a URL a user gave, not an archive of the collections file), every request and
+    every redirect is checked before it is sent (``fetch_guard``).
+    """
+    io = StacApiIO(headers=headers, timeout=timeouts(settings), max_retries=retry_policy(retries(settings)))
+    guard_session(io.session, guard, retry_policy(retries(settings)))
+    return io
 
 
-def open_api(url: str, settings: Settings, headers: dict[str, str] | None = None) -> Client:
+def open_api(url: str, settings: Settings, headers: dict[str, str] | None = None, guard: FetchGuard | None = None) -> Client:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an API without conformsTo still gets a chance
-            return Client.open(url, stac_io=stac_io(settings, headers))
+            return Client.open(url, stac_io=stac_io(settings, headers, guard))
+    except OpenEOError:
+        raise
     except Exception as error:
         raise failure(error, url, "Opening the STAC API") from None
 

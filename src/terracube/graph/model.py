@@ -164,18 +164,69 @@ def _check_references(graph: ProcessGraph) -> None:
                 raise ProcessGraphInvalid(
                     f"Node '{node.id}' ({node.process_id}) refers to node '{ref}', which is not in the graph."
                 )
-    # Depth-first search for cycles: a cycle would make evaluation recurse forever.
-    state: dict[str, int] = {}
+    # A cycle would make evaluation run forever: the walk over every node finds one.
+    evaluation_order(graph, list(graph.nodes))
 
-    def visit(node_id: str, path: list[str]) -> None:
-        if state.get(node_id) == 2:
-            return
-        if state.get(node_id) == 1:
-            raise ProcessGraphInvalid(f"The process graph has a cycle: {' -> '.join(path + [node_id])}.")
-        state[node_id] = 1
-        for ref in graph.dependencies(graph.nodes[node_id]):
-            visit(ref, path + [node_id])
-        state[node_id] = 2
 
-    for node_id in graph.nodes:
-        visit(node_id, [])
+def evaluation_order(graph: ProcessGraph, roots: list[str]) -> list[str]:
+    """The nodes ``roots`` need, each after the nodes it refers to, in the order evaluation reaches them.
+
+    A depth-first walk in argument order with its own stack, not Python's: a chain of thousands of
+    nodes is as fine as one of three. A cycle is a ``ProcessGraphInvalid``.
+    """
+    state: dict[str, int] = {}  # 1: on the walk's path, 2: done
+    order: list[str] = []
+
+    def children(node_id: str) -> Iterator[str]:
+        return iter(dict.fromkeys(iter_node_refs(graph.nodes[node_id].arguments)))
+
+    for root in roots:
+        if state.get(root) == 2:
+            continue
+        state[root] = 1
+        stack = [(root, children(root))]
+        while stack:
+            node_id, pending = stack[-1]
+            for child in pending:
+                if state.get(child) == 1:
+                    path = [n for n, _ in stack]
+                    cycle = path[path.index(child):] + [child]
+                    raise ProcessGraphInvalid(f"The process graph has a cycle: {' -> '.join(cycle)}.")
+                if state.get(child) is None:
+                    state[child] = 1
+                    stack.append((child, children(child)))
+                    break
+            else:
+                stack.pop()
+                state[node_id] = 2
+                order.append(node_id)
+    return order
+
+
+def graph_complexity(document: Any) -> tuple[int, int]:
+    """A process document's node count (callbacks included) and callback nesting depth (0: none).
+
+    Walked on the raw document with an explicit stack, before parsing: the limits that protect the
+    rest (settings ``max_graph_nodes``, ``max_graph_depth``) must not depend on Python's recursion.
+    """
+    try:
+        graph_dict, _ = unwrap_process(document)
+    except (ProcessGraphMissing, ProcessGraphInvalid):
+        return 0, 0
+    nodes, deepest = 0, 0
+    graphs: list[tuple[dict, int]] = [(graph_dict, 0)]
+    while graphs:
+        graph, depth = graphs.pop()
+        nodes += len(graph)
+        deepest = max(deepest, depth)
+        values = [node.get("arguments") for node in graph.values() if isinstance(node, dict)]
+        while values:  # the graph's argument values, down to the callbacks in them
+            value = values.pop()
+            if is_callback(value):
+                if isinstance(value["process_graph"], dict):
+                    graphs.append((value["process_graph"], depth + 1))
+            elif isinstance(value, dict):
+                values.extend(value.values())
+            elif isinstance(value, list):
+                values.extend(value)
+    return nodes, deepest

@@ -8,19 +8,25 @@ Every error names the node, the process and the argument.
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import pandas as pd
 
 from terracube.errors import (
     OpenEOError,
+    ProcessGraphComplexity,
     ProcessParameterInvalid,
     ProcessParameterRequired,
     ProcessParameterUnsupported,
     ProcessUnsupported,
+    shortened,
 )
-from terracube.graph.model import ProcessGraph, Reference, contains_reference, is_callback, iter_references, parse_process_graph
+from terracube.graph.model import ProcessGraph, Reference, contains_reference, graph_complexity, is_callback, iter_references, parse_process_graph
 from terracube.graph.udp import USER_NAMESPACES, UdpLookup
 from terracube.processes.env import ProcessEnv
 from terracube.processes.registry import ProcessRegistry, default_registry
+from terracube.settings import Settings
 
 _JSON_TYPES = {
     type(None): "null",
@@ -61,6 +67,69 @@ def literal_matches_schema(value: Any, schema: Any) -> bool:
     return False
 
 
+def _instant_problem(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return f"{value!r} is not a date or date-time string"
+    try:
+        pd.Timestamp(value)
+    except (ValueError, OverflowError, TypeError):
+        return f"'{shortened(value, 40)}' is not a valid date or date-time (e.g. 2021-06-01 or 2021-06-01T00:00:00Z)"
+    return None
+
+
+def _timestamp(value: str) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def temporal_interval_problem(value: Any) -> str | None:
+    """What is wrong with a literal temporal interval ``[start, end]`` (null: open), None when nothing."""
+    if not isinstance(value, list) or len(value) != 2:
+        return None  # the type check says what is wrong with its shape
+    for instant in value:
+        problem = _instant_problem(instant)
+        if problem:
+            return problem
+    start, end = value
+    if start is not None and end is not None and _timestamp(start) >= _timestamp(end):
+        return f"the start {start} is not before the end {end}"
+    return None
+
+
+def _is_wgs84(crs: Any) -> bool:
+    return crs is None or crs in (4326, "4326", "EPSG:4326", "epsg:4326", "OGC:CRS84")
+
+
+def bounding_box_problem(value: Any) -> str | None:
+    """What is wrong with a literal bounding box ``{west, south, east, north, crs}``, None when nothing."""
+    if not isinstance(value, dict) or not {"west", "south", "east", "north"} <= set(value):
+        return None  # GeoJSON or a cube: other checks' business
+    edges = {edge: value[edge] for edge in ("west", "south", "east", "north")}
+    for edge, number in edges.items():
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+            return f"'{edge}' must be a finite number, not {shortened(repr(number), 40)}"
+    if _is_wgs84(value.get("crs")) and not all(-90 <= edges[edge] <= 90 for edge in ("south", "north")):
+        return "latitudes (south, north) must lie between -90 and 90 in EPSG:4326"
+    return None
+
+
+# Literal values the spec marks with these subtypes are checked beyond their JSON type.
+_SUBTYPE_CHECKS = {"temporal-interval": temporal_interval_problem, "bounding-box": bounding_box_problem}
+
+
+def subtype_problem(value: Any, schema: Any) -> str | None:
+    """What is wrong with a literal whose schema is a temporal interval or bounding box, None when nothing."""
+    for alternative in _schemas(schema):
+        check = _SUBTYPE_CHECKS.get(alternative.get("subtype"))
+        if check is not None:
+            problem = check(value)
+            if problem:
+                return problem
+    return None
+
+
 def _callback_parameter_names(schema: Any) -> set[str] | None:
     names: set[str] = set()
     found = False
@@ -84,17 +153,17 @@ class _Validator:
             self.node(graph, node, scope)
 
     def node(self, graph: ProcessGraph, node, scope: set[str] | None) -> None:
-        where = f"Node '{node.id}' ({node.process_id})"
+        where = f"Node '{shortened(node.id)}' ({shortened(node.process_id)})"
         definition = self.registry.get(node.process_id) if node.namespace in (None, "backend", "core") else None
         if definition is None:
             document = self.udps(node.process_id, node.namespace) if self.udps and node.namespace in USER_NAMESPACES else None
             if document is not None:
                 self.udp_node(node, where, document, scope)
                 return
-            namespace = f" in namespace '{node.namespace}'" if node.namespace else ""
+            namespace = f" in namespace '{shortened(node.namespace)}'" if node.namespace else ""
             self.errors.append(
                 ProcessUnsupported(
-                    f"{where}: process '{node.process_id}'{namespace} is not supported by this backend"
+                    f"{where}: process '{shortened(node.process_id)}'{namespace} is not supported by this backend"
                     " (GET /processes lists the predefined processes, GET /process_graphs your own).",
                     node_id=node.id,
                 )
@@ -165,7 +234,9 @@ class _Validator:
             self.graph(child, None if scope is None else child_scope | scope)
             return
         self.references(where, name, value, scope, node.id)
-        if not contains_reference(value) and not literal_matches_schema(value, schema):
+        if contains_reference(value):
+            return
+        if not literal_matches_schema(value, schema):
             expected = " or ".join(sorted({str(s.get("type")) for s in _schemas(schema) if s.get("type")}))
             self.errors.append(
                 ProcessParameterInvalid(
@@ -173,6 +244,10 @@ class _Validator:
                     node_id=node.id,
                 )
             )
+            return
+        problem = subtype_problem(value, schema)
+        if problem:
+            self.errors.append(ProcessParameterInvalid(f"{where}: argument '{name}': {problem}.", node_id=node.id))
 
     def references(self, where: str, name: str, value: Any, scope: set[str] | None, node_id: str) -> None:
         for item in iter_references(value):
@@ -194,6 +269,19 @@ class _Validator:
                 )
 
 
+def check_complexity(document: Any, settings: Settings) -> None:
+    """``ProcessGraphComplexity`` when a graph has more nodes or deeper callbacks than this server takes."""
+    nodes, depth = graph_complexity(document)
+    if nodes > settings.max_graph_nodes:
+        raise ProcessGraphComplexity(
+            f"The process graph has {nodes} nodes (callbacks included); this server takes at most {settings.max_graph_nodes} (setting max_graph_nodes)."
+        )
+    if depth > settings.max_graph_depth:
+        raise ProcessGraphComplexity(
+            f"The process graph nests callbacks {depth} deep; this server takes at most {settings.max_graph_depth} (setting max_graph_depth)."
+        )
+
+
 def collect_errors(
     document: Any,
     registry: ProcessRegistry | None = None,
@@ -203,6 +291,8 @@ def collect_errors(
 ) -> list[OpenEOError]:
     """All errors found in a process (document or parsed graph); empty when it is valid."""
     try:
+        if not isinstance(document, ProcessGraph):
+            check_complexity(document, (env.settings if env else None) or Settings())
         graph = document if isinstance(document, ProcessGraph) else parse_process_graph(document)
     except OpenEOError as error:
         return [error]

@@ -24,6 +24,8 @@ import numpy as np
 import xarray as xr
 
 from terracube.errors import ProcessError
+from terracube.processes.env import ProcessEnv
+from terracube.processes.limits import check_array_length
 
 # The dimension a list of arrays is stacked along; it has no labels, like a JSON array.
 STACK_DIM = "__array__"
@@ -251,11 +253,15 @@ def _nodata_like(data: xr.DataArray) -> xr.DataArray:
     return full_without_last(data, np.nan, dtype=dtype)
 
 
-def array_create(data: list | None = None, repeat: int = 1) -> list:
+def array_create(data: list | None = None, repeat: int = 1, *, env: ProcessEnv | None = None) -> list:
     if data is None:
         data = []
     if not isinstance(repeat, (int, np.integer)) or repeat < 1:
         raise ProcessError("RepeatInvalid", f"'repeat' must be an integer of at least 1, got {repeat!r}.")
+    # A list is made at once: a 150-byte request with a large 'repeat' must not allocate gigabytes.
+    length = len(data)
+    each = getattr(data, "size", length) / length if length and hasattr(data, "shape") else 1
+    check_array_length(env, length * int(repeat), f"array_create's array ({length} x repeat {int(repeat)})", each)
     return list(data) * int(repeat)
 
 

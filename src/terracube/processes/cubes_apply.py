@@ -22,6 +22,8 @@ from terracube.errors import ProcessError, ProcessParameterInvalid
 from terracube.processes.arrays import float_dtype_for, is_array, python_scalar
 from terracube.processes.cubes import cube_attrs, like_cube, require_callback, require_cube, require_dimension
 from terracube.processes.cubes_dimensions import dimension_types, with_types
+from terracube.processes.env import ProcessEnv
+from terracube.processes.limits import check_grown
 
 # --- apply_dimension ------------------------------------------------------------------------
 
@@ -153,11 +155,12 @@ def _pixels(data: xr.DataArray, entry: dict, what: str) -> tuple[str, int | None
     return dim, int(value)
 
 
-def _pad_with_nodata(data: xr.DataArray, overlaps: dict[str, int]) -> xr.DataArray:
+def _pad_with_nodata(data: xr.DataArray, overlaps: dict[str, int], env: ProcessEnv | None = None) -> xr.DataArray:
     """The cube with ``overlap`` no-data labels added on both ends of each dimension (coordinates extrapolated)."""
     widths = {d: (n, n) for d, n in overlaps.items() if n}
     if not widths:
         return data
+    check_grown(env, data, {d: data.sizes[d] + 2 * n for d, (n, _) in widths.items()}, "The cube with its 'overlap'")
     values = data if data.dtype.kind == "f" else data.astype(float_dtype_for(data.dtype))
     padded = values.pad(widths, mode="constant", constant_values=np.nan)
     for dim, (before, after) in widths.items():
@@ -168,13 +171,15 @@ def _pad_with_nodata(data: xr.DataArray, overlaps: dict[str, int]) -> xr.DataArr
     return padded
 
 
-def apply_neighborhood(data: xr.DataArray, process: Any, size: list, overlap: list | None = None, context: Any = None) -> xr.DataArray:
+def apply_neighborhood(
+    data: xr.DataArray, process: Any, size: list, overlap: list | None = None, context: Any = None, *, env: ProcessEnv | None = None
+) -> xr.DataArray:
     require_cube(data)
     require_callback(process, "process")
     sizes = dict(_pixels(data, entry, "size") for entry in size or [])
     overlaps = {d: n or 0 for d, n in (_pixels(data, entry, "overlap") for entry in overlap or [])}
     split = {d: n for d, n in sizes.items() if n and n < data.sizes[d]}
-    padded = _pad_with_nodata(data, {d: overlaps.get(d, 0) for d in split})
+    padded = _pad_with_nodata(data, {d: overlaps.get(d, 0) for d in split}, env)
     starts = {d: range(0, data.sizes[d], n) for d, n in split.items()}
     pieces = {}
     for corner in itertools.product(*starts.values()):

@@ -17,6 +17,8 @@ from terracube.errors import ProcessError, ProcessParameterInvalid
 from terracube.processes.cubes import cube_attrs, like_cube, require_callback, require_cube, require_dimension
 from terracube.processes.cubes_apply import spatial_dims
 from terracube.processes.cubes_dimensions import dimension_types, label_text, with_types
+from terracube.processes.env import ProcessEnv
+from terracube.processes.limits import check_grown
 
 _WORK_DIM = "__pixels__"
 
@@ -145,7 +147,14 @@ _ALIGNS = ("lower-left", "upper-left", "lower-right", "upper-right")
 
 
 def aggregate_spatial_window(
-    data: xr.DataArray, reducer: Any, size: list, boundary: str = "pad", align: str = "upper-left", context: Any = None
+    data: xr.DataArray,
+    reducer: Any,
+    size: list,
+    boundary: str = "pad",
+    align: str = "upper-left",
+    context: Any = None,
+    *,
+    env: ProcessEnv | None = None,
 ) -> xr.DataArray:
     """Non-overlapping windows of ``size`` = [x, y] pixels, each reduced to one pixel whose label is
     the window's centre. ``boundary`` pads with no-data or trims the rest at the side opposite to
@@ -162,6 +171,8 @@ def aggregate_spatial_window(
     windows = {x: int(size[0]), y: int(size[1])}
     # Which end of each axis the rest goes to: an image's rows run from the top (upper) down.
     rest_at_end = {x: align.endswith("left"), y: align.startswith("upper") == _rows_go_down(data, y)}
+    if boundary == "pad":  # padded up to a whole window: a huge 'size' must not pad a huge cube
+        check_grown(env, data, {d: -(-data.sizes[d] // w) * w for d, w in windows.items()}, "The cube padded to whole windows")
     framed = data
     for dim, window in windows.items():
         framed = _fit(framed, dim, window, boundary, rest_at_end[dim])

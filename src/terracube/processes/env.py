@@ -37,6 +37,9 @@ class ProcessEnv:
     node_id: str | None = None
     # Synchronous requests cap how many pixels one load may read (``execute_sync`` sets it); batch jobs leave it None.
     max_pixels: int | None = None
+    # Synchronous requests cap the values one cube or array may hold (``processes/limits.py``);
+    # ``settings.max_cube_values`` caps every request. None: only that cap.
+    max_values: int | None = None
     # The user's uploaded files (``/files``), for load_uploaded_files; None where there is no user.
     files_dir: Path | None = None
     # User code (run_udf) must run confined by bubblewrap, or not at all: set for accounts mode.

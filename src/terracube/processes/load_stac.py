@@ -18,6 +18,10 @@ A URL the server cannot read, or that is not STAC, is the user's ``ProcessParame
 Local paths are only read inside the sample archive (``<data_dir>/sample``) and
 ``load_stac_local_dirs``: the server's disk is not the user's, and the rest of the data directory
 holds other users' files and results (a job's results are read through their signed URL).
+
+The URL is the user's: it, every request made while reading it (redirects included), and the
+href of every asset that is read must not point inside the server's network (``data/fetch_guard``),
+unless it is in an archive of the collections file, which is the operator's and trusted.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import xarray as xr
 from terracube.cube import DIM_T
 from terracube.data.catalog import CollectionSource, in_window, item_sort_key
 from terracube.data.crs import shared_crs
+from terracube.data.fetch_guard import REFUSED, FetchGuard, FetchRefused
 from terracube.data.network import ArchiveUnavailable, failure, redact
 from terracube.errors import NoDataAvailable, OpenEOError, ProcessParameterInvalid
 from terracube.processes.env import ProcessEnv
@@ -68,6 +73,8 @@ class StacUrlSource(CollectionSource):
         self.native_crs = None
         self._bands: list[dict] = []
         self._read = False
+        # An archive of the collections file is the operator's; any other URL is checked before each fetch.
+        self.guard = None if config is not None else FetchGuard.from_settings(settings)
 
     @property
     def is_api(self) -> bool:
@@ -85,10 +92,14 @@ class StacUrlSource(CollectionSource):
         from terracube.data.stac_api import stac_io
 
         location = check_location(self.url, self.settings)
-        io = stac_io(self.settings, self.stac_headers)
+        if self.guard is not None:
+            self.guard.check(location)
+        io = stac_io(self.settings, self.stac_headers, self.guard)
         try:
             document = json.loads(io.read_text(location))
         except Exception as error:
+            if REFUSED in str(error):  # a redirect into the server's network
+                raise FetchRefused() from None
             reason = failure(error, location, "Reading").message if "://" in location else f"{type(error).__name__}: {error}"
             raise StacUnreadable(f"load_stac could not read a STAC document at {redact(self.url)}: {reason}") from None
         if not isinstance(document, dict):
@@ -116,6 +127,8 @@ class StacUrlSource(CollectionSource):
         except OpenEOError:
             raise
         except Exception as error:
+            if REFUSED in str(error):
+                raise FetchRefused() from None
             raise StacUnreadable(f"load_stac could not read the STAC document at {redact(self.url)}: {type(error).__name__}: {error}") from None
         if self._client is None:
             if not items:
@@ -136,8 +149,10 @@ class StacUrlSource(CollectionSource):
         root = _link(document, "root") or location.split("/collections/")[0]
         self.stac_collection_id = document["id"]
         self._collection = pystac.Collection.from_dict(document, href=location, migrate=True)
+        if self.guard is not None:
+            self.guard.check(root)
         try:
-            self._client = open_api(root, self.settings, self.stac_headers)
+            self._client = open_api(root, self.settings, self.stac_headers, self.guard)
             sample = next(self._client.search(collections=[self.stac_collection_id], max_items=1, limit=1).items(), None)
         except OpenEOError:
             raise
@@ -162,8 +177,25 @@ class StacUrlSource(CollectionSource):
         if self.is_api:
             from terracube.data.stac_api import search_api
 
-            return search_api(self._client, self.stac_collection_id, bbox, start, end, conditions, self.settings)
-        return [item for item in self._items or [] if in_window(item, bbox, start, end)]
+            items = search_api(self._client, self.stac_collection_id, bbox, start, end, conditions, self.settings)
+        else:
+            items = [item for item in self._items or [] if in_window(item, bbox, start, end)]
+        self.check_assets(items)
+        return items
+
+    def check_assets(self, items: list[pystac.Item]) -> None:
+        """The assets GDAL will read: none inside the server's network, none on its disk outside the allowed folders."""
+        if self.guard is None:
+            return
+        for item in items:
+            for key, asset in item.assets.items():
+                if not _is_raster(key, asset):
+                    continue
+                scheme = urlparse(asset.href).scheme.lower()
+                if scheme in ("http", "https"):
+                    self.guard.check(asset.href)
+                elif scheme in ("", "file") or len(scheme) == 1:
+                    check_location(asset.href, self.settings)
 
 
 def check_location(url: str, settings: Settings, process: str = "load_stac") -> str:
@@ -286,9 +318,22 @@ def _configured(url: str, catalog: Any):
     """The collections-file entry whose archive the URL is in: its credentials, GDAL options and signing apply."""
     for source in (catalog.sources() if catalog is not None and hasattr(catalog, "sources") else []):
         config = source.config
-        if config is not None and url.startswith(config.stac_url.rstrip("/")):
+        if config is not None and _within(url, config.stac_url):
             return config.model_copy(update={"bands": [], "harmonize_baseline": False})
     return None
+
+
+def _within(url: str, base: str) -> bool:
+    """Whether ``url`` is under the archive at ``base``: the same scheme, host and port, and a path
+    below base's, so that ``http://stac.internal.evil.example`` is not taken for ``http://stac.internal``
+    (the archive is trusted, with its credentials, and its URLs are not checked by the fetch guard)."""
+    if not isinstance(url, str):
+        return False
+    mine, theirs = urlparse(url), urlparse(base)
+    if (mine.scheme.lower(), mine.netloc.lower()) != (theirs.scheme.lower(), theirs.netloc.lower()):
+        return False
+    prefix = theirs.path.rstrip("/")
+    return mine.path == prefix or mine.path.startswith(prefix + "/")
 
 
 def load_stac(

@@ -50,7 +50,11 @@ def read_files(paths: list[Path], kind: InputFormat, what: str) -> Any:
 
             value = load_geojson(value)
     except (OSError, ValueError, KeyError) as error:
-        raise FormatUnsuitable(f"{what} can't be read as {kind.name}: {error}") from error
+        # The readers name the file by its path on the server: the user sees its name only.
+        reason = str(error)
+        for path in paths:
+            reason = reason.replace(str(path), Path(path).name)
+        raise FormatUnsuitable(f"{what} can't be read as {kind.name}: {reason}") from error
     return value
 
 

@@ -22,6 +22,8 @@ from terracube.errors import ProcessError, ProcessParameterInvalid
 from terracube.processes.arrays import python_scalar
 from terracube.processes.cubes import cube_attrs, require_cube
 from terracube.processes.cubes_apply import spatial_dims
+from terracube.processes.env import ProcessEnv
+from terracube.processes.limits import check_values
 
 METHODS = {
     "near": "nearest", "bilinear": "bilinear", "cubic": "cubic", "cubicspline": "cubic_spline", "lanczos": "lanczos",
@@ -42,8 +44,11 @@ def _geobox(data: xr.DataArray):
     return data.odc.geobox
 
 
-def _warp(data: xr.DataArray, geobox: GeoBox, method: str) -> xr.DataArray:
+def _warp(data: xr.DataArray, geobox: GeoBox, method: str, env: ProcessEnv | None = None) -> xr.DataArray:
     y, x = spatial_dims(data)
+    # The output grid's size is known now: a small read resampled to centimetres must not be built.
+    others = data.size // max(1, data.sizes[y] * data.sizes[x])
+    check_values(env, float(others) * geobox.shape[0] * geobox.shape[1], f"The resampled cube ({geobox.shape[1]} x {geobox.shape[0]} pixels)")
     moved = data.transpose(..., y, x)
     values = moved if moved.dtype.kind == "f" else moved.astype("float32")
     warped = values.odc.reproject(geobox, resampling=_resampling(method), dst_nodata=np.nan)
@@ -58,13 +63,18 @@ def _aligned(geobox: GeoBox, resolution: tuple[float, float], align: str) -> Geo
     """A grid of ``resolution`` over the extent of ``geobox``, anchored at the corner ``align`` names."""
     left, bottom, right, top = geobox.extent.boundingbox
     rx, ry = resolution
-    width, height = max(1, math.ceil((right - left) / rx - 1e-9)), max(1, math.ceil((top - bottom) / ry - 1e-9))
+    columns, rows = (right - left) / rx, (top - bottom) / ry
+    if not (math.isfinite(columns) and math.isfinite(rows)):
+        raise ProcessParameterInvalid(f"'resolution' {rx} x {ry} is too fine for a grid over this cube.")
+    width, height = max(1, math.ceil(columns - 1e-9)), max(1, math.ceil(rows - 1e-9))
     x0 = left if align.endswith("left") else right - width * rx
     y0 = top if align.startswith("upper") else bottom + height * ry
     return GeoBox((height, width), Affine(rx, 0, x0, 0, -ry, y0), geobox.crs)
 
 
-def resample_spatial(data: xr.DataArray, resolution: Any = 0, projection: Any = None, method: str = "near", align: str = "upper-left") -> xr.DataArray:
+def resample_spatial(
+    data: xr.DataArray, resolution: Any = 0, projection: Any = None, method: str = "near", align: str = "upper-left", *, env: ProcessEnv | None = None
+) -> xr.DataArray:
     require_cube(data)
     geobox = _geobox(data)
     if projection is not None:
@@ -80,14 +90,14 @@ def resample_spatial(data: xr.DataArray, resolution: Any = 0, projection: Any = 
     if rx or ry:
         native = geobox.resolution
         geobox = _aligned(geobox, (rx or abs(native.x), ry or abs(native.y)), align)
-    return _warp(data, geobox, method)
+    return _warp(data, geobox, method, env)
 
 
-def resample_cube_spatial(data: xr.DataArray, target: xr.DataArray, method: str = "near") -> xr.DataArray:
+def resample_cube_spatial(data: xr.DataArray, target: xr.DataArray, method: str = "near", *, env: ProcessEnv | None = None) -> xr.DataArray:
     require_cube(data)
     require_cube(target, "target")
     geobox = _geobox(target)
-    result = _warp(data, geobox, method)
+    result = _warp(data, geobox, method, env)
     y, x = spatial_dims(data)
     ty, tx = spatial_dims(target)
     return result.assign_coords({y: target.indexes[ty].values, x: target.indexes[tx].values})
