@@ -74,14 +74,13 @@ FormatUnsupported = _error("FormatUnsupported", 400)
 NoDataAvailable = _error("NoDataAvailable", 400)
 # Synchronous processing has a size limit; the message tells the user to use a batch job.
 PayloadTooLarge = _error("PayloadTooLarge", 413)
-# A graph whose evaluation would call more processes than allowed (settings.max_evaluations).
+# A graph or JSON body beyond the server's limits (settings max_graph_nodes, max_graph_depth,
+# max_json_depth), or whose evaluation would call more processes than allowed (max_evaluations).
 ProcessGraphComplexity = _error("ProcessGraphComplexity", 400)
 FilePathInvalid = _error("FilePathInvalid", 400)
 # Synchronous processing has a bounded pool and a time limit (api/sync_pool.py); both point to batch jobs.
 InfrastructureBusy = _error("InfrastructureBusy", 503)
 RequestTimeout = _error("RequestTimeout", 408)
-# A graph or JSON body beyond the server's limits (settings max_graph_nodes, max_graph_depth, max_json_depth).
-ProcessGraphComplexity = _error("ProcessGraphComplexity", 400)
 # A file cannot be read as the format the user named (load_url, load_uploaded_files).
 FormatUnsuitable = _error("FormatUnsuitable", 400)
 # Accounts: no token (401), a bad or expired one (403: the openEO client then logs in again),
