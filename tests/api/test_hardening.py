@@ -105,6 +105,17 @@ def test_a_bad_extent_is_refused_everywhere_and_never_stored(client, case):
     assert client.get(f"/jobs/{job_id}/estimate").status_code == 200
 
 
+def test_a_bad_date_that_arrives_through_a_parameter_is_refused_when_it_runs(client):
+    # Validation cannot see it (the load's extent is a parameter); the load refuses it with the same code.
+    stored = with_load(temporal_extent={"from_parameter": "period"})
+    stored["parameters"] = [{"name": "period", "description": "dates", "schema": {"type": "array"}}]
+    assert client.put("/process_graphs/ndvi_in_period", json=stored).status_code == 200
+    call = {"process_graph": {"call": {"process_id": "ndvi_in_period", "namespace": "user",
+                                       "arguments": {"period": ["2021-13-45", "2021-12-31"]}, "result": True}}}
+    answer = assert_error(client.post("/result", json={"process": call}), 400, "ProcessParameterInvalid")
+    assert "2021-13-45" in answer["message"]
+
+
 @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
 def test_non_finite_numbers_are_not_json(client, token):
     text = json.dumps({"process": with_load(spatial_extent={"west": 7.0, "south": 50.4, "east": 7.1, "north": 50.5})})

@@ -20,9 +20,19 @@ from terracube.processes.env import ProcessEnv
 
 
 def parse_instant(value: str | None) -> datetime | None:
+    """A temporal extent's bound as a UTC datetime; one that is no date is the user's error, not ours.
+
+    Validation refuses literal bad dates up front; a date that arrives through a parameter at run
+    time ends here.
+    """
     if value is None:
         return None
-    stamp = pd.Timestamp(value)
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        raise ProcessParameterInvalid(f"temporal_extent: {str(value)[:100]!r} is not a date or date-time (RFC 3339).") from None
+    if stamp is pd.NaT:
+        raise ProcessParameterInvalid(f"temporal_extent: {str(value)[:100]!r} is not a date or date-time (RFC 3339).")
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize("UTC")
     return stamp.tz_convert(timezone.utc).to_pydatetime()
