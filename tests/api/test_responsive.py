@@ -230,3 +230,17 @@ def test_sigterm_ends_the_server_within_ten_seconds_with_work_running(data_dir, 
         assert status in ("queued", "running"), status
     finally:
         again.stop()
+
+
+def test_in_laptop_mode_the_one_user_may_fill_the_whole_pool(server):
+    # The per-user cap shares the pool between users; on a laptop there is nobody to share with,
+    # so more requests at once than the cap (3) all run, as the tutorial's benchmark sends them.
+    from tests.jobs.graphs import tutorial
+
+    def post(_: int) -> int:
+        return requests.post(server.url + "/result", json={"process": tutorial()}, timeout=300).status_code
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(5) as pool:
+        assert list(pool.map(post, range(5))) == [200] * 5

@@ -154,7 +154,8 @@ async def result(request: Request, env: ProcessEnv = Depends(user_env), user: Us
     # wait behind it, and it stops at the time limit, when the client leaves or the server stops.
     pool = sync_pool(request.app)
     try:
-        answer = await pool.run(request, user.user_id, execute_sync, process, env, udp_lookup(request, user), abandoned=discard)
+        # The per-user cap shares the pool between users; laptop mode's one local user has it all.
+        answer = await pool.run(request, user.user_id, execute_sync, process, env, udp_lookup(request, user), abandoned=discard, capped=not user.local)
     except InfrastructureBusy as error:
         return error_response(error.status, error.code, error.message, error.id, headers={"Retry-After": str(pool.retry_after())})
     finally:

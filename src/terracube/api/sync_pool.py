@@ -65,10 +65,10 @@ class SyncPool:
         """Seconds a refused client should wait: a rough guess, one time limit's share per worker."""
         return max(1, min(60, int(self.timeout / max(1, self.workers))))
 
-    def _admit(self, user_id: str) -> None:
+    def _admit(self, user_id: str, capped: bool) -> None:
         if self.closed:
             raise InfrastructureBusy(SHUTTING_DOWN)
-        if self.per_user_count.get(user_id, 0) >= self.per_user:
+        if capped and self.per_user_count.get(user_id, 0) >= self.per_user:
             raise InfrastructureBusy(
                 f"You already have {self.per_user} synchronous requests running or waiting, the most one user may have. "
                 "Please try again when one has finished, or use a batch job."
@@ -119,10 +119,14 @@ class SyncPool:
                 self.running += 1
                 turn.set_result(None)
 
-    async def run(self, request: Request, user_id: str, work: Callable[..., Any], *args: Any, abandoned: Callable[[Any], None] | None = None) -> Any:
+    async def run(
+        self, request: Request, user_id: str, work: Callable[..., Any], *args: Any,
+        abandoned: Callable[[Any], None] | None = None, capped: bool = True,
+    ) -> Any:
         """``work(*args)`` on a worker of the pool, within the limits; ``abandoned(result)`` cleans
-        up after a run that finished after its request was given up (timed out, client gone)."""
-        self._admit(user_id)
+        up after a run that finished after its request was given up (timed out, client gone).
+        ``capped=False`` lifts the per-user cap: the one local user of laptop mode shares with nobody."""
+        self._admit(user_id, capped)
         try:
             await self._wait_for_slot(request, user_id)
         except BaseException:
