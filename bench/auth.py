@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from tutorial import free_port  # noqa: E402 - bench/ is a folder of scripts, not a package
+from tutorial import free_port, wait_for_health  # noqa: E402 - bench/ is a folder of scripts, not a package
 
 PASSWORD = "a long enough password"
 
@@ -103,19 +103,8 @@ def start_server(folder: Path, wait: bool = True) -> tuple[str, subprocess.Popen
     )
     url = f"http://127.0.0.1:{port}"
     if wait:
-        wait_for(url, process)
+        wait_for_health(url, process)
     return url, process
-
-
-def wait_for(url: str, process: subprocess.Popen) -> str:
-    for _ in range(600):
-        try:
-            if requests.get(url + "/health", timeout=1).ok:
-                return url
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("server did not start")
 
 
 def me_ms(folder: Path, repeat: int) -> dict:
@@ -131,7 +120,7 @@ def me_ms(folder: Path, repeat: int) -> dict:
     store.close()
     servers = [start_server(laptop_dir, wait=False), start_server(accounts_dir, wait=False)]
     try:
-        (laptop_url, _), (accounts_url, _) = [(wait_for(url, process), process) for url, process in servers]
+        (laptop_url, _), (accounts_url, _) = [(wait_for_health(url, process), process) for url, process in servers]
         laptop, accounts = requests.Session(), requests.Session()
         assert laptop.get(f"{laptop_url}/me", timeout=10).json()["user_id"] == "anonymous"  # laptop mode: no token needed
         token = accounts.get(f"{accounts_url}/credentials/basic", auth=("bench", PASSWORD), timeout=10).json()["access_token"]

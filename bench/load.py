@@ -31,7 +31,7 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from tutorial import AFTER, free_port  # noqa: E402 - bench/ is a folder of scripts, not a package
+from tutorial import AFTER, free_port, wait_for_health  # noqa: E402 - bench/ is a folder of scripts, not a package
 
 PASSWORDS = {"alice": "alice's long bench password", "bob": "bob's long bench password"}
 CLIENTS = {"alice": 8, "bob": 2}
@@ -78,14 +78,7 @@ def start_server(folder: Path, data_dir: Path, extra: dict[str, str]) -> tuple[s
            "TERRACUBE_PORT": str(port), **extra}
     log = open(folder / "server.log", "wb")
     process = subprocess.Popen([sys.executable, "-m", "terracube.cli", "serve"], env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if requests.get(url + "/health", timeout=1).ok:
-                return url, process
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise RuntimeError("terracube serve did not start")
+    return wait_for_health(f"http://127.0.0.1:{port}", process, seconds=120), process
 
 
 def tree_rss(pid: int) -> int:

@@ -39,14 +39,20 @@ def start_server(data_dir: Path) -> tuple[str, subprocess.Popen]:
         env=env,
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
+    return wait_for_health(url, process), process
+
+
+def wait_for_health(url: str, process: subprocess.Popen, seconds: float = 60) -> str:
+    """``url`` once its ``/health`` answers; the server is killed if it never does."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         try:
             if requests.get(url + "/health", timeout=1).ok:
-                return url, process
-        except requests.ConnectionError:
+                return url
+        except requests.RequestException:
             time.sleep(0.1)
     process.kill()
-    raise RuntimeError("server did not start")
+    raise RuntimeError(f"terracube at {url} did not start")
 
 
 def tutorial_request(url: str, target: Path) -> float:
