@@ -88,14 +88,49 @@ def server_env(folder) -> dict[str, str]:
 
 # --- the command line ------------------------------------------------------------------------
 def terracube(env: dict, *args: str, password: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    """``terracube ARGS`` as an operator runs it, the password on standard input as scripts give it."""
-    result = subprocess.run(
-        [sys.executable, "-m", "terracube.cli", *args], input=password + "\n" if password is not None else "",
-        capture_output=True, text=True, env=env, timeout=120,
-    )
+    """``terracube ARGS`` as an operator runs it, the password on standard input as scripts give it.
+
+    In this process, through click's runner with ``env`` as the environment and the settings read
+    afresh: a subprocess per command cost a second each, dozens of times per run.
+    ``test_the_installed_command_runs_as_a_program`` runs the real program once.
+    """
+    from typer.testing import CliRunner
+
+    from terracube.cli import app
+    from terracube.settings import get_settings
+
+    # The CLI's rich consoles fix their width when imported; a program would read COLUMNS at its start.
+    width = int(env["COLUMNS"]) if env.get("COLUMNS", "").isdigit() else 80
+    for console in _cli_consoles():
+        console.width = width
+    get_settings.cache_clear()
+    try:
+        outcome = CliRunner().invoke(app, list(args), input=password + "\n" if password is not None else "", env=env, catch_exceptions=False)
+    finally:
+        get_settings.cache_clear()
+    result = subprocess.CompletedProcess(["terracube", *args], outcome.exit_code, outcome.stdout, outcome.stderr)
     if check:
         assert result.returncode == 0, f"terracube {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
     return result
+
+
+def _cli_consoles() -> list:
+    from rich.console import Console
+
+    import terracube.auth.cli
+    import terracube.cli
+    import terracube.jobs.cli
+
+    modules = (terracube.cli, terracube.auth.cli, terracube.jobs.cli)
+    return [value for module in modules for value in vars(module).values() if isinstance(value, Console)]
+
+
+def terracube_program(env: dict, *args: str, password: str | None = None) -> subprocess.CompletedProcess:
+    """``terracube ARGS`` run as its own program, as the operator's shell runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "terracube.cli", *args], input=password + "\n" if password is not None else "",
+        capture_output=True, text=True, env=env, timeout=120,
+    )
 
 
 def client_credentials(output: str) -> tuple[str, str]:

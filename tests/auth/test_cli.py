@@ -15,7 +15,7 @@ from terracube.auth.service import is_loopback_host
 from terracube.auth.store import AccountError, AuthStore
 from terracube.jobs.store import JobStore
 from terracube.settings import Settings
-from tests.auth.conftest import add_users, client_credentials, terracube
+from tests.auth.conftest import add_users, client_credentials, terracube, terracube_program
 
 
 @pytest.fixture
@@ -66,6 +66,15 @@ def test_users_add_list_passwd_remove(env, tmp_path):
     assert jobs.list(bob_id)[1] == 2
     jobs.close()
     store.close()
+
+
+def test_the_installed_command_runs_as_a_program(env, tmp_path):
+    """The other tests call the CLI in this process; this runs the program an operator's shell runs."""
+    added = terracube_program(env, "users", "add", "dora", password="dora's long password")
+    assert added.returncode == 0 and "Added user dora" in added.stdout, added.stderr
+    refused = terracube_program(env, "users", "add", "dora", password="dora's long password")
+    assert refused.returncode == 1 and "exists already" in refused.stderr
+    assert "dora" in terracube_program(env, "users", "list").stdout
 
 
 def test_the_first_account_can_take_over_what_laptop_mode_stored(env, tmp_path):
