@@ -1,5 +1,5 @@
 """An HTTP server on 127.0.0.1 that answers each path from a script: a list of (status, body) answers,
-given in turn, the last one repeated. It records the paths asked for, so a test sees the retries.
+given in turn, the last one repeated (a HEAD gets the GET's answer without its body). It records the paths asked for, so a test sees the retries.
 A 3xx answer's body is its ``Location``. ``host`` is any loopback address (127.0.0.2 is a second
 "machine" for tests of what the server may fetch from). ``ssl_context`` makes it an HTTPS server;
 ``hosts`` records the Host header of each request."""
@@ -18,7 +18,10 @@ class ScriptedServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's name
+            def do_HEAD(self):  # noqa: N802 - as GDAL asks first: the GET's answer without its body
+                self.do_GET(head=True)
+
+            def do_GET(self, head: bool = False):  # noqa: N802 - http.server's name
                 path = self.path.split("?", 1)[0]
                 server.requests.append(path)
                 server.hosts.append(self.headers.get("Host", ""))
@@ -30,7 +33,8 @@ class ScriptedServer:
                     body = b""
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if not head:
+                    self.wfile.write(body)
 
             def log_message(self, *args):
                 pass
