@@ -113,3 +113,12 @@ def test_a_tiff_that_is_a_vrt_naming_files_inside_is_not_opened(catalog, setting
         assert (error.value.code, error.value.status) == ("ProcessParameterInvalid", 400)
         assert "not a GeoTIFF" in error.value.message
         assert not inside.bytes_sent
+
+
+def test_an_asset_on_s3_is_refused_it_would_be_read_with_the_servers_credentials(catalog, settings, sample_item, public, tmp_path):
+    _, _, item = sample_item
+    settings = settings.model_copy(update={"allowed_fetch_hosts": ["127.0.0.2"]})
+    with pytest.raises(OpenEOError) as error:
+        run(load_stac_graph(publish(public, item, "s3://operators-bucket/B04.tif")), settings, catalog, tmp_path)
+    assert (error.value.code, error.value.status) == ("ProcessParameterInvalid", 400)
+    assert "'s3://'" in error.value.message and "http(s) only" in error.value.message
