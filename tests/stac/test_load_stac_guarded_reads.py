@@ -122,3 +122,21 @@ def test_an_asset_on_s3_is_refused_it_would_be_read_with_the_servers_credentials
         run(load_stac_graph(publish(public, item, "s3://operators-bucket/B04.tif")), settings, catalog, tmp_path)
     assert (error.value.code, error.value.status) == ("ProcessParameterInvalid", 400)
     assert "'s3://'" in error.value.message and "http(s) only" in error.value.message
+
+
+def test_an_asset_whose_name_rebinds_to_loopback_is_refused(catalog, settings, sample_item, public, tmp_path, monkeypatch):
+    import socket
+
+    from tests.data.test_fetch_rebinding import NAME, RebindingResolver
+
+    root, folder, item = sample_item
+    settings = settings.model_copy(update={"allowed_fetch_hosts": ["127.0.0.2"]})
+    with StaticServer(root) as inside:
+        port = inside.url.rsplit(":", 1)[1]
+        url = publish(public, item, f"http://{NAME}:{port}/{folder}/B04.tif")
+        resolver = RebindingResolver("127.0.0.2", "127.0.0.1")  # allowed when the item is searched, loopback after
+        monkeypatch.setattr(socket, "getaddrinfo", resolver)
+        with pytest.raises(OpenEOError) as error:
+            run(load_stac_graph(url), settings, catalog, tmp_path)
+        assert (error.value.status, error.value.message.endswith(REFUSED)) == (400, True)
+        assert resolver.calls >= 2 and not inside.bytes_sent
