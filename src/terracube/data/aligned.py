@@ -201,7 +201,7 @@ def _read_asset(driver: ArchiveDriver, source: AssetRead, chunk: GeoBox, out: np
     try:
         # DatasetReader rather than rasterio.open: the collection's environment is already entered,
         # and open's own environment handling costs as much as the open itself.
-        with DatasetReader(driver.signed(source.uri), sharing=False) as dataset:
+        with driver.gdal_path(source.uri) as path, DatasetReader(path, sharing=False) as dataset:
             nodata = source.nodata
             if not source.nodata_override and dataset.nodatavals[source.band - 1] is not None:
                 nodata = dataset.nodatavals[source.band - 1]

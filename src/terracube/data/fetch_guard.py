@@ -9,15 +9,20 @@ reserved, unspecified and multicast addresses (IPv4-mapped IPv6 ones too) are re
 message, the same whatever listens there. Redirects are checked the same way, each one before it
 is followed (``GuardedAdapter`` sits under every request of a guarded ``requests`` session).
 
+The connection goes to an address that was checked: a guarded session's connections resolve the
+name once, in ``resolve`` (the one place this module asks DNS), check every answer, and connect
+to those very addresses (``PinnedHTTPConnection``), while the Host header, TLS SNI and the
+certificate check keep the name. A name whose DNS answer changes between the check and the
+connection (DNS rebinding) therefore reaches nothing inside. GDAL does not read a user's assets
+by itself: ``guarded_read`` hands it their bytes through such a session.
+
 What the operator allows passes: host names, addresses and networks in ``allowed_fetch_hosts``.
 The archives of the collections file are the operator's and are never checked; nor are this
 server's own signed result links on loopback or at ``public_url`` (a job's results feed the next
 graph through them: ``load_stac_from_job``).
 
-Limits, on purpose: the address is checked, then the connection resolves the name again, so a
-name whose DNS answer changes between the two (DNS rebinding) can slip through; GDAL follows
-redirects of an asset read by itself, so only each asset's own URL is checked.
-"""
+Limit, on purpose: with an HTTP proxy configured (``HTTP(S)_PROXY``), the proxy resolves and
+connects; the address check before the request still applies, the pinning is then the proxy's."""
 
 from __future__ import annotations
 
@@ -28,6 +33,10 @@ from collections.abc import Iterable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from requests.adapters import HTTPAdapter
+from urllib3 import PoolManager
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 from terracube.errors import ProcessParameterInvalid
 
@@ -86,6 +95,8 @@ class FetchGuard:
 
         Only http(s) URLs are checked here; other schemes are the callers' to refuse. A name that
         does not resolve passes: the request then fails as "could not be reached", telling nothing.
+        This check comes before the request; the connection checks again what it connects to
+        (``addresses``), so an answer that changes in between does not get through.
         """
         parts = urlsplit(url)
         if parts.scheme.lower() not in ("http", "https"):
@@ -105,6 +116,22 @@ class FetchGuard:
                 raise FetchRefused()
         if addresses:
             self._checked.add((host, port))
+
+    def addresses(self, host: str, port: int) -> list[IPAddress] | None:
+        """The addresses a connection to ``host`` may go to, all checked (``FetchRefused`` if one is
+        inside), or None for a name the operator allowed (resolved as usual). ``[]``: it did not resolve."""
+        host = host.lower().strip("[]").rstrip(".")
+        if host in self.names:
+            return None
+        addresses = resolve(host, port)
+        if not all(self.allows_address(address) for address in addresses):
+            raise FetchRefused()
+        return addresses
+
+    def trusted(self, url: str) -> bool:
+        """Whether ``url`` is this server's own signed result link (fetched without the address check)."""
+        host = (urlsplit(url).hostname or "").lower().rstrip(".")
+        return bool(host) and self.own_result_link(url, host)
 
     def own_result_link(self, url: str, host: str) -> bool:
         """This server's signed link to a job's results (a results document or an asset), on loopback or ``public_url``."""
@@ -149,16 +176,89 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
+class _Pinned:
+    """A urllib3 connection that connects only to addresses its guard checked, resolved once here.
+
+    urllib3 would resolve the name again when it connects; here the answers that were checked are
+    the addresses connected to. ``host`` is untouched: the Host header, TLS SNI and the
+    certificate's name check still use the name.
+    """
+
+    def __init__(self, *args, guard: FetchGuard, **kwargs):
+        self.guard = guard
+        super().__init__(*args, **kwargs)
+
+    def _new_conn(self):
+        name = self._dns_host
+        addresses = self.guard.addresses(name, self.port)
+        if addresses is None:  # a name the operator allowed
+            return super()._new_conn()
+        if not addresses:
+            raise NameResolutionError(self.host, self, socket.gaierror(socket.EAI_NONAME, "Name or service not known"))
+        failure: Exception | None = None
+        for address in addresses:  # as create_connection would: the first that answers
+            self._dns_host = str(address)
+            try:
+                return super()._new_conn()
+            except (NewConnectionError, ConnectTimeoutError) as error:
+                failure = error
+            finally:
+                self._dns_host = name
+        raise failure
+
+
+class PinnedHTTPConnection(_Pinned, HTTPConnection):
+    pass
+
+
+class PinnedHTTPSConnection(_Pinned, HTTPSConnection):
+    pass
+
+
+class _PinnedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = PinnedHTTPConnection
+
+
+class _PinnedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = PinnedHTTPSConnection
+
+
+class PinnedPoolManager(PoolManager):
+    """urllib3's pool manager whose connections go only to addresses ``guard`` checked."""
+
+    def __init__(self, guard: FetchGuard, **kw):
+        super().__init__(**kw)
+        self.guard = guard
+        self.pool_classes_by_scheme = {"http": _PinnedHTTPPool, "https": _PinnedHTTPSPool}
+
+    def _new_pool(self, scheme, host, port, request_context=None):
+        pool = super()._new_pool(scheme, host, port, request_context)
+        pool.conn_kw["guard"] = self.guard
+        return pool
+
+
 class GuardedAdapter(HTTPAdapter):
-    """requests' adapter that checks every request's URL before it is sent: the first and each redirect."""
+    """requests' adapter that checks every request's URL before it is sent (the first and each
+    redirect) and connects only to checked addresses; this server's own result links go as usual."""
 
     def __init__(self, guard: FetchGuard, **kw):
         self.guard = guard
+        self.own_links = HTTPAdapter(**kw)
         super().__init__(**kw)
 
+    def init_poolmanager(self, connections, maxsize, block=False, **pool_kwargs):
+        self._pool_connections, self._pool_maxsize, self._pool_block = connections, maxsize, block
+        self.poolmanager = PinnedPoolManager(self.guard, num_pools=connections, maxsize=maxsize, block=block, **pool_kwargs)
+
     def send(self, request, *args, **kwargs):
+        if self.guard.trusted(request.url):
+            return self.own_links.send(request, *args, **kwargs)
         self.guard.check(request.url)
         return super().send(request, *args, **kwargs)
+
+    def close(self):
+        self.own_links.close()
+        super().close()
 
 
 def guard_session(session, guard: FetchGuard | None, max_retries) -> None:
@@ -171,4 +271,4 @@ def guard_session(session, guard: FetchGuard | None, max_retries) -> None:
     session.max_redirects = MAX_REDIRECTS
 
 
-__all__ = ["FetchGuard", "FetchRefused", "GuardedAdapter", "REFUSED", "guard_session", "internal"]
+__all__ = ["FetchGuard", "FetchRefused", "GuardedAdapter", "PinnedPoolManager", "REFUSED", "guard_session", "internal", "resolve"]

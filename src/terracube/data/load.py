@@ -28,6 +28,7 @@ from odc.geo.geobox import GeoBox
 from terracube.cube import DIM_BANDS, DIM_T
 from terracube.data.aligned import load_aligned
 from terracube.data.collections_file import CollectionConfig
+from terracube.data.fetch_guard import FetchGuard
 from terracube.data.reader import BASELINE_OFFSET, ArchiveDriver, SourceParser, gdal_environment, needs_baseline_offset
 from terracube.settings import Settings
 
@@ -44,10 +45,13 @@ class ReadOptions:
     harmonize_assets: frozenset[str] = frozenset()  # asset keys whose baseline-04.00 offset is removed
     nodata: dict[str, float] = field(default_factory=dict)  # asset key -> nodata, over the items' own
     label: str = ""
+    guard: FetchGuard | None = None  # the items are a user's (load_stac): their assets are read through the fetch guard
 
 
-def read_options(config: CollectionConfig | None, settings: Settings, label: str = "", harmonize_assets=frozenset(), nodata=None) -> ReadOptions:
-    """The read options of a collection (``CollectionConfig`` or None) under the server's settings."""
+def read_options(config: CollectionConfig | None, settings: Settings, label: str = "", harmonize_assets=frozenset(), nodata=None,
+                 guard: FetchGuard | None = None) -> ReadOptions:
+    """The read options of a collection (``CollectionConfig`` or None) under the server's settings;
+    ``guard`` for the items of a user's URL."""
     timeout = float(settings.cog_timeout)
     retries = int(settings.cog_retries)
     options = dict(config.gdal_options) if config is not None else {}
@@ -62,6 +66,7 @@ def read_options(config: CollectionConfig | None, settings: Settings, label: str
         harmonize_assets=frozenset(harmonize_assets),
         nodata=dict(nodata or {}),
         label=label,
+        guard=guard,
     )
 
 
@@ -102,7 +107,7 @@ def _timestamp(item: pystac.Item) -> pd.Timestamp:
 def _driver(options: ReadOptions) -> ArchiveDriver:
     assets: dict[str, Any] = {asset: {"nodata": value} for asset, value in options.nodata.items()}
     parser = SourceParser({"*": {"assets": assets}} if assets else {}, options.harmonize_assets, options.nodata)
-    return ArchiveDriver(options.gdal, options.credentials, options.sign, md_parser=parser, label=options.label)
+    return ArchiveDriver(options.gdal, options.credentials, options.sign, md_parser=parser, label=options.label, guard=options.guard)
 
 
 def _load_by_resolution(items, bands: dict[str, str], geobox: GeoBox, chunk_size: int, driver, resolutions) -> xr.DataArray:

@@ -14,7 +14,8 @@ query string, which may hold a token) and what it answered:
 Files a user names by URL (``load_url``, ``load_ml_model``) are fetched by ``download``: the same
 timeouts and retries, a size limit, and ``FileNotFound`` (404) when the URL answers 404 or 410.
 A user's URL, and each redirect it answers with, must not point inside the server's network
-(``fetch_guard``): one refusal, made before any connection.
+(``fetch_guard``): one refusal, made before any connection, and the connection goes to the
+address that was checked.
 
 These are 5xx because the user's request was fine and the server could not do its part; the
 status says "an upstream failed", and the message says which and why. A 500 stays reserved for

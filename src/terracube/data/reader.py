@@ -9,6 +9,9 @@ collection needs and applies it where the read happens, in whichever dask worker
   process-wide setting and cannot do that);
 - asset URLs are signed when they are opened, not when the graph is built, so a short-lived token
   (Planetary Computer's SAS tokens last about an hour) is fresh even late in a long batch job;
+- the assets of a user's STAC items (a driver with a ``guard``) are not read by GDAL's own HTTP
+  client, which follows redirects and resolves names out of the fetch guard's sight: their bytes
+  come through the guard (``guarded_read``);
 - the Sentinel-2 processing-baseline 04.00 offset is removed from each scene's pixels before
   the scenes of a day are mosaicked, so a mosaic never mixes offset and plain values;
 - a failed read becomes an openEO error naming the asset (without its token) and the cause.
@@ -17,7 +20,7 @@ collection needs and applies it where the read happens, in whichever dask worker
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Iterator
 
 import numpy as np
@@ -27,6 +30,7 @@ from odc.loader._rio import GlobalContext, LocalContext, RioDriver, rio_env, rio
 from odc.stac._mdtools import StacMDParser
 from rasterio.session import Session
 
+from terracube.data.fetch_guard import FetchGuard
 from terracube.data.network import ArchiveAccessDenied, ArchiveUnavailable, redact, redact_text
 
 # Sentinel-2 processing baseline 04.00 (from 25 January 2022) adds 1000 to every L2A reflectance
@@ -147,12 +151,14 @@ class ArchiveDriver(RioDriver):
         sign: str | None = None,
         md_parser: StacMDParser | None = None,
         label: str = "",
+        guard: FetchGuard | None = None,
     ):
         super().__init__(md_parser=md_parser)
         self.gdal_options = dict(gdal_options)
         self.credentials = dict(credentials or {})
         self.sign = sign
         self.label = label
+        self.guard = guard  # the assets are a user's: read through the fetch guard
 
     def __repr__(self) -> str:
         return f"ArchiveDriver({self.label!r})"
@@ -182,22 +188,31 @@ class ArchiveDriver(RioDriver):
         except Exception as error:
             raise ArchiveUnavailable(f"Signing the asset URL {redact(uri)} failed: {redact_text(str(error))[:300]}") from None
 
+    def gdal_path(self, uri: str):
+        """A context giving the path GDAL opens for ``uri``: the URL signed now, or for a user's
+        asset over http(s) its bytes through the fetch guard (this server's own result links excepted)."""
+        if self.guard is None or not uri.lower().startswith(("http://", "https://")) or self.guard.trusted(uri):
+            return nullcontext(self.signed(uri))
+        from terracube.data.guarded_read import guarded_path
+
+        timeout = float(self.gdal_options.get("GDAL_HTTP_TIMEOUT", 30))
+        retries = int(self.gdal_options.get("GDAL_HTTP_MAX_RETRY", 0))
+        return guarded_path(uri, self.guard, (min(timeout, 10.0), timeout), retries)
+
     def open(self, src, ctx) -> "ArchiveReader":
-        uri = src.uri
-        if self.sign:
-            src = src.patch(uri=self.signed(uri))
         data = src.driver_data if isinstance(src.driver_data, dict) else {}
-        return ArchiveReader(src, ctx, uri, data.get("offset", 0.0), data.get("nodata"), self.label)
+        return ArchiveReader(src, ctx, src.uri, data.get("offset", 0.0), data.get("nodata"), self.label, self)
 
 
 class ArchiveReader:
-    def __init__(self, src, ctx, uri: str, offset: float, nodata: float | None, label: str):
+    def __init__(self, src, ctx, uri: str, offset: float, nodata: float | None, label: str, driver: ArchiveDriver):
         self._src = src
         self._ctx = ctx
         self._uri = uri
         self._offset = offset
         self._nodata = nodata
         self._label = label
+        self._driver = driver
 
     def read(self, cfg, dst_geobox, *, dst=None, selection=None):
         # Source nodata: the collections file's value over the file's own; the STAC item's
@@ -207,7 +222,8 @@ class ArchiveReader:
         elif cfg.meta is not None and cfg.meta.nodata is not None and not np.isnan(cfg.meta.nodata):
             cfg = cfg.patch(src_nodata_fallback=cfg.meta.nodata)
         try:
-            roi, pixels = rio_read(self._src, cfg, dst_geobox, dst=dst, selection=selection)
+            with self._driver.gdal_path(self._uri) as path:
+                roi, pixels = rio_read(self._src.patch(uri=path), cfg, dst_geobox, dst=dst, selection=selection)
         except rasterio.errors.RasterioError as error:
             raise read_failure(error, self._uri, self._label) from None
         if self._offset and pixels.size and np.issubdtype(pixels.dtype, np.floating):

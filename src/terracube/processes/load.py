@@ -150,7 +150,8 @@ def read_cube(source, items, assets: dict[str, str], geobox, env: ProcessEnv):
     config = source.config
     harmonize = {assets[band] for band in bands if source.is_reflectance(band)} if config and config.harmonize_baseline else set()
     nodata = {assets[band]: source.band_nodata(band) for band in bands if source.band_nodata(band) is not None}
-    options = read_options(config, env.settings, label=source.id, harmonize_assets=harmonize, nodata=nodata)
+    options = read_options(config, env.settings, label=source.id, harmonize_assets=harmonize, nodata=nodata,
+                           guard=getattr(source, "guard", None))  # load_stac's user URL: its assets through the fetch guard
     cube = load_items(items, assets, geobox, chunk, options, resolutions={band: source.band_resolution(band) for band in bands})
     # ndvi's defaults ("nir", "red") and filter_bands by common name resolve through this map.
     cube.attrs["common_names"] = {

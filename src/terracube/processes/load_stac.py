@@ -21,7 +21,10 @@ holds other users' files and results (a job's results are read through their sig
 
 The URL is the user's: it, every request made while reading it (redirects included), and the
 href of every asset that is read must not point inside the server's network (``data/fetch_guard``),
-unless it is in an archive of the collections file, which is the operator's and trusted.
+unless it is in an archive of the collections file, which is the operator's and trusted. The
+assets' bytes come through the guard too, not through GDAL's own HTTP client, which would follow
+redirects by itself (``data/guarded_read``); assets at other URL schemes (``s3://``) are refused,
+as GDAL would read them with the server's credentials.
 """
 
 from __future__ import annotations
@@ -196,6 +199,13 @@ class StacUrlSource(CollectionSource):
                     self.guard.check(asset.href)
                 elif scheme in ("", "file") or len(scheme) == 1:
                     check_location(asset.href, self.settings)
+                else:
+                    # s3://, gs://, ... GDAL would read with the server's own credentials (or ask the
+                    # cloud's metadata service for them), out of the fetch guard's sight.
+                    raise ProcessParameterInvalid(
+                        f"load_stac: the asset '{key}' of item '{item.id}' is at a '{scheme}://' URL; the assets of a "
+                        "STAC document given by URL are read over http(s) only."
+                    )
 
 
 def check_location(url: str, settings: Settings, process: str = "load_stac") -> str:
