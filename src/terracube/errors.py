@@ -117,4 +117,4 @@ ServiceConfigUnsupported = _error("ServiceConfigUnsupported", 400, "Service para
 ServiceConfigInvalid = _error("ServiceConfigInvalid", 400, "The value passed for the service parameter '{parameter}' is invalid: {reason}")
 ServiceConfigRequired = _error("ServiceConfigRequired", 400, "Service parameter '{parameter}' is required.")
 # Not in errors.json: a tile address outside the zoom level's grid (OGC WMTS names it so).
-TileOutOfRange = _error("TileOutOfRange", 404, "There is no tile {z}/{x}/{y}: at zoom {z}, x and y run from 0 to {last}.")
+TileOutOfRange = _error("TileOutOfRange", 404)

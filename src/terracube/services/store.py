@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, delete, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from terracube.errors import ServiceNotFound
+from terracube.errors import ServiceNotFound, shortened
 from terracube.jobs.store import LOG_LEVELS, Base, JobStore, UTCDateTime, utcnow
 from terracube.services.model import Service
 
@@ -105,7 +105,7 @@ class ServiceStore:
         with self.sessions() as session:
             row = session.get(ServiceRow, service_id)
         if row is None or row.user_id != user_id:
-            raise ServiceNotFound(service_id)
+            raise ServiceNotFound(shortened(service_id))
         return _stored(row)
 
     def list(self, user_id: str, limit: int | None = None, offset: int = 0) -> tuple[list[StoredService], int]:
@@ -135,7 +135,7 @@ class ServiceStore:
             changed = session.execute(query).rowcount == 1
             row = session.get(ServiceRow, service_id, populate_existing=True)
             if row is None or row.user_id != user_id:  # deleted meanwhile, or never theirs: as missing
-                raise ServiceNotFound(service_id)
+                raise ServiceNotFound(shortened(service_id))
             return row.service() if changed else None
 
     def delete(self, user_id: str, service_id: str) -> None:
@@ -144,7 +144,7 @@ class ServiceStore:
                 select(ServiceRow.id).where(ServiceRow.id == service_id, ServiceRow.user_id == user_id)
             )))
             if session.execute(delete(ServiceRow).where(ServiceRow.id == service_id, ServiceRow.user_id == user_id)).rowcount == 0:
-                raise ServiceNotFound(service_id)
+                raise ServiceNotFound(shortened(service_id))
 
     # --- the tiles' lookup -------------------------------------------------------------------
     def enabled(self, service_id: str) -> Service | None:

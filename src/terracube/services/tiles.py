@@ -43,8 +43,12 @@ def render_tile(
     env: ProcessEnv, service: Service, z: int, x: int, y: int, *, options: Mapping[str, str] = {}, time: str | None = None
 ) -> Tile:
     """An empty tile: transparent PNG, or white JPEG for ``options["format"] == "jpeg"``."""
+    import matplotlib
     from PIL import Image
 
+    colormap = options.get("colormap", service.configuration.get("colormap"))
+    if colormap is not None and colormap not in matplotlib.colormaps:
+        raise OpenEOError(f"The value passed for the service parameter 'colormap' is invalid: unknown colormap {colormap!r}.", code="ServiceConfigInvalid", status=400)
     if z > 22:
         raise OpenEOError(f"Zoom {z} is beyond this placeholder's limit of 22.", code="ServiceConfigInvalid", status=400)
     jpeg = options.get("format") == "jpeg"
