@@ -7,6 +7,7 @@ embedded sample archive, with its database in the test's own folder.
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import openeo
@@ -58,6 +59,21 @@ def test_services_survive_a_restart(server):
     assert requests.get(tile_url(hidden_template, *AHR_TILE), timeout=30).json()["code"] == "ServiceNotFound"
     [created] = con.service(shown.service_id).logs()
     assert (created.level, created.message) == ("debug", "XYZ service created; its process graph can be drawn.")
+
+
+def test_a_map_view_loads_its_tiles_at_once(server):
+    """A 1024x768 map asks for its 4x3 tiles together; the server draws them and answers other requests meanwhile."""
+    con = openeo.connect(server.url)
+    template = con.create_service(ndvi_layer()["process_graph"], type="XYZ").describe_service()["url"]
+    z, x, y = AHR_TILE
+    view = [(z, x + dx, y + dy) for dx in (-1, 0, 1, 2) for dy in (-1, 0, 1)]
+    with ThreadPoolExecutor(len(view)) as pool:
+        asked = [pool.submit(requests.get, tile_url(template, *tile), timeout=300) for tile in view]
+        capabilities = requests.get(server.url + "/", timeout=30)
+        answers = [future.result() for future in asked]
+    assert capabilities.status_code == 200
+    assert [(a.status_code, a.headers["content-type"]) for a in answers] == [(200, "image/png")] * len(view)
+    assert len({a.headers["ETag"] for a in answers}) == len(view)
 
 
 def test_the_python_clients_tiled_viewing_service_draws_the_ndvi_of_the_ahr_valley(server):
