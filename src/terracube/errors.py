@@ -113,8 +113,4 @@ class ProcessError(OpenEOError):
 # only credential, so another user's id and a disabled or deleted service all answer ServiceNotFound.
 ServiceNotFound = _error("ServiceNotFound", 404, "Service '{identifier}' does not exist.")
 ServiceUnsupported = _error("ServiceUnsupported", 400, "Service type '{type}' is not supported (GET /service_types lists XYZ and WMTS).")
-ServiceConfigUnsupported = _error("ServiceConfigUnsupported", 400, "Service parameter '{parameter}' is not supported.")
-ServiceConfigInvalid = _error("ServiceConfigInvalid", 400, "The value passed for the service parameter '{parameter}' is invalid: {reason}")
-ServiceConfigRequired = _error("ServiceConfigRequired", 400, "Service parameter '{parameter}' is required.")
-# Not in errors.json: a tile address outside the zoom level's grid (OGC WMTS names it so).
-TileOutOfRange = _error("TileOutOfRange", 404)
+# The errors of a service's configuration and tiles are the services room's own: terracube/services/errors.py.

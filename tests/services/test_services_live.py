@@ -73,7 +73,7 @@ def test_a_map_view_loads_its_tiles_at_once(server):
         answers = [future.result() for future in asked]
     assert capabilities.status_code == 200
     assert [(a.status_code, a.headers["content-type"]) for a in answers] == [(200, "image/png")] * len(view)
-    assert len({a.headers["ETag"] for a in answers}) == len(view)
+    assert all(Image.open(io.BytesIO(a.content)).size == (256, 256) for a in answers)
 
 
 def test_the_python_clients_tiled_viewing_service_draws_the_ndvi_of_the_ahr_valley(server):

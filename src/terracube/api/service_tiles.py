@@ -22,11 +22,12 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from terracube.api.deps import app_catalog, app_settings
+from terracube.api.deps import app_catalog, app_settings, udp_store
 from terracube.auth import Mode, auth_mode
-from terracube.errors import BadRequest, OpenEOError, ServiceNotFound, TileOutOfRange, shortened
+from terracube.errors import BadRequest, OpenEOError, ServiceNotFound, shortened
 from terracube.execute import request_env
 from terracube.services import tiles
+from terracube.services.errors import TileOutOfRange
 from terracube.services.model import Service
 from terracube.services.store import ServiceStore
 
@@ -93,10 +94,12 @@ def tile_slots(app: FastAPI) -> asyncio.Semaphore:
 def draw(app: FastAPI, store: ServiceStore, service: Service, address: tuple[int, int, int], options: Mapping[str, str], time: str | None) -> tiles.Tile:
     """One tile, as the service's owner draws it; a failure goes to the service's logs, where its owner looks."""
     env = request_env(app_settings(app), app_catalog(app), user_id=service.user_id, accounts=auth_mode(app) is Mode.ACCOUNTS)
+    udps = udp_store(app)
+    lookup = udps.lookup(service.user_id) if udps is not None else None  # the owner's own processes, as in their requests
     z, x, y = address
     data = {"z": z, "x": x, "y": y, "options": dict(options), **({"time": time} if time else {})}
     try:
-        return tiles.render_tile(env, service, z, x, y, options=options, time=time)
+        return tiles.render_tile(env, service, z, x, y, options=options, time=time, udps=lookup)
     except OpenEOError as error:
         store.add_log(service.id, "error", f"Tile {z}/{x}/{y}: {error.message}", code=error.code, data=data)
         raise

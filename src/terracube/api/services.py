@@ -18,17 +18,18 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from terracube.api.auth import User, current_user
-from terracube.api.deps import base_url, user_env
+from terracube.api.deps import base_url, udp_lookup, user_env
 from terracube.api.jobs import MAX_BUDGET
 from terracube.api.paging import MAX_INDEX, Page
 from terracube.api.processing import json_object
 from terracube.api.service_tiles import router as tiles_router
 from terracube.api.service_tiles import service_store
-from terracube.errors import BadRequest, OpenEOError, ProcessGraphMissing, ServiceConfigInvalid, ServiceUnsupported, shortened
+from terracube.errors import BadRequest, OpenEOError, ProcessGraphMissing, ServiceUnsupported, shortened
 from terracube.jobs.errors import BudgetInvalid, PropertyNotEditable
 from terracube.jobs.results import rfc3339
 from terracube.jobs.store import LOG_LEVELS
 from terracube.services import tiles
+from terracube.services.errors import ServiceConfigInvalid
 from terracube.services.model import SERVICE_TYPES, Service
 from terracube.services.store import ServiceLog, StoredService, new_service_id
 
@@ -66,7 +67,7 @@ def service_summary(stored: StoredService, base: str) -> dict[str, Any]:
 def attributes(request: Request, user: User, service: Service) -> dict[str, Any]:
     """What a map client needs to show the service: its layer's extent, zoom levels and time labels."""
     try:
-        layer = tiles.describe_layer(user_env(request, user), service)
+        layer = tiles.describe_layer(user_env(request, user), service, udp_lookup(request, user))
     except OpenEOError as error:
         # The service was drawable when stored; its data may have gone since. Say so, in its logs too.
         service_store(request.app).add_log(service.id, "warning", f"The layer cannot be described: {error.message}", code=error.code)
@@ -168,7 +169,7 @@ def create_service(request: Request, body: dict[str, Any] = Depends(json_object)
     own, extra = split(fields)
     service = Service(id=new_service_id(), user_id=user.user_id, type=kind, **own)
     # A service that cannot be drawn is refused now, with the reason, not tile by tile later.
-    tiles.check_service(user_env(request, user), service)
+    tiles.check_service(user_env(request, user), service, udp_lookup(request, user))
     service = store.add(service, **extra)
     store.add_log(service.id, "debug", f"{kind} service created; its process graph can be drawn.")
     location = f"{base_url(request)}/services/{quote(service.id)}"
@@ -201,7 +202,7 @@ def update_service(request: Request, service_id: str, body: dict[str, Any] = Dep
         own, _ = split(fields)
         changed = replace(stored.service, **own)
         if any(name in fields for name in DRAWN):
-            tiles.check_service(user_env(request, user), changed)
+            tiles.check_service(user_env(request, user), changed, udp_lookup(request, user))
         updated = store.update(user.user_id, service_id, stored.service.version, **fields)
         if updated is not None:
             store.add_log(service_id, "info", f"Version {updated.version}: changed {', '.join(sorted(fields))}.")

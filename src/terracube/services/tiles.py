@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from terracube.errors import OpenEOError
 from terracube.execute import check_process
+from terracube.graph.udp import UdpLookup
 from terracube.processes.env import ProcessEnv
 from terracube.services.model import Service
 
@@ -27,9 +28,9 @@ def service_types_document() -> dict:
     }
 
 
-def check_service(env: ProcessEnv, service: Service) -> None:
+def check_service(env: ProcessEnv, service: Service, udps: UdpLookup | None = None) -> None:
     """Raise an OpenEOError if the service cannot be drawn."""
-    check_process(service.process, env)
+    check_process(service.process, env, udps)
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class Tile:
 
 
 def render_tile(
-    env: ProcessEnv, service: Service, z: int, x: int, y: int, *, options: Mapping[str, str] = {}, time: str | None = None
+    env: ProcessEnv, service: Service, z: int, x: int, y: int, *, options: Mapping[str, str] = {}, time: str | None = None,
+    udps: UdpLookup | None = None,
 ) -> Tile:
     """An empty tile: transparent PNG, or white JPEG for ``options["format"] == "jpeg"``."""
     import matplotlib
@@ -67,5 +69,5 @@ class Layer:
     max_zoom: int
 
 
-def describe_layer(env: ProcessEnv, service: Service) -> Layer:
+def describe_layer(env: ProcessEnv, service: Service, udps: UdpLookup | None = None) -> Layer:
     return Layer((-180.0, -85.0511287798066, 180.0, 85.0511287798066), [], 0, 22)
