@@ -49,7 +49,7 @@ def test_services_survive_a_restart(server):
     server.start()
 
     con = openeo.connect(server.url)
-    assert {"shown", "hidden"} <= {s["title"] for s in con.list_services()}
+    assert {"shown", "hidden"} <= {s.get("title") for s in con.list_services()}
     described = con.service(shown.service_id).describe_service()
     assert (described["url"], described["enabled"], described["process"]["process_graph"]) == (template, True, ndvi_layer()["process_graph"])
     assert con.service(hidden.service_id).describe_service()["enabled"] is False

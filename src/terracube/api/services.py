@@ -52,10 +52,10 @@ def service_url(base: str, service: Service) -> str:
 def service_summary(stored: StoredService, base: str) -> dict[str, Any]:
     """A service as ``GET /services`` lists it: scalar fields only, as the spec recommends."""
     service = stored.service
-    summary: dict[str, Any] = {
-        "id": service.id, "title": service.title, "description": service.description, "url": service_url(base, service),
-        "type": service.type, "enabled": service.enabled, "created": rfc3339(service.created),
-    }
+    summary: dict[str, Any] = {"id": service.id, "url": service_url(base, service), "type": service.type, "enabled": service.enabled}
+    # Left out when not given: the spec's schemas say "nullable", which JSON Schema validators (OpenAPI 3.1) ignore.
+    summary.update({name: value for name, value in (("title", service.title), ("description", service.description)) if value is not None})
+    summary["created"] = rfc3339(service.created)
     if stored.plan is not None:
         summary["plan"] = stored.plan
     if stored.budget is not None:
