@@ -108,3 +108,9 @@ class ProcessError(OpenEOError):
 
     def __init__(self, code: str, message: str, **kw):
         super().__init__(message, code=code, **kw)
+
+# Secondary services (``/services``, the services room). A tile's URL carries the service id as its
+# only credential, so another user's id and a disabled or deleted service all answer ServiceNotFound.
+ServiceNotFound = _error("ServiceNotFound", 404, "Service '{identifier}' does not exist.")
+ServiceUnsupported = _error("ServiceUnsupported", 400, "Service type '{type}' is not supported (GET /service_types lists XYZ and WMTS).")
+# The errors of a service's configuration and tiles are the services room's own: terracube/services/errors.py.

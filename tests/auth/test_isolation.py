@@ -30,7 +30,9 @@ from rasterio.transform import from_origin
 from terracube.api.app import create_app
 from terracube.auth.access import is_public
 from terracube.jobs.signing import UrlSigner
-from terracube.jobs.store import new_job_id
+from terracube.jobs.store import JobStore, new_job_id
+from terracube.services.model import Service
+from terracube.services.store import ServiceStore, new_service_id
 from terracube.settings import Settings
 from tests.auth.conftest import PASSWORDS, terracube
 from tests.live_server import LiveServer
@@ -98,15 +100,31 @@ def world(tmp_path_factory):
         (uploads / "item.json").write_text(json.dumps(stac_item("scene.tif")))
         alice.upload_file(uploads / "scene.tif", target="scene.tif")
         alice.upload_file(uploads / "item.json", target="item.json")
+        service = alices_service(server.env["TERRACUBE_DATABASE_URL"], alice.describe_account()["user_id"])
         bob_session = requests.Session()
         bob_session.auth = bob.auth  # Bob's token, on raw requests, to see each answer whole
         yield {
             "server": server, "folder": folder, "alice": alice, "bob": bob, "as_bob": bob_session,
-            "job": job.job_id, "process": "alice_double", "file": "scene.tif",
+            "job": job.job_id, "process": "alice_double", "file": "scene.tif", "service": service,
             "alice_id": alice.describe_account()["user_id"], "bob_id": bob.describe_account()["user_id"],
         }
     finally:
         server.stop()
+
+
+def alices_service(database_url: str, alice_id: str) -> str:
+    """A map service of Alice's, put straight into the server's database.
+
+    Whether a graph can be drawn is not what this file tests (tests/services does), so the service
+    is stored as the API stores one, without the rendering check and its data.
+    """
+    store = JobStore(database_url)
+    try:
+        graph = node("load_uploaded_files", paths=["scene.tif"], format="GTiff")
+        service = Service(new_service_id(), alice_id, "XYZ", {"process_graph": graph}, title="alice's map")
+        return ServiceStore(store).add(service).id
+    finally:
+        store.close()
 
 
 def assert_same_answer(answer: requests.Response, missing: requests.Response, own_id: str, missing_id: str) -> None:
@@ -252,6 +270,29 @@ def file_put(world, tmp_path):
             world["as_bob"].delete(url.format(name))
 
 
+def service_is_untouched(world) -> None:
+    """Alice's service after Bob's attempts: still hers, enabled, with its title."""
+    described = world["alice"].service(world["service"]).describe_service()
+    assert (described["title"], described["enabled"], described["type"]) == ("alice's map", True, "XYZ")
+    assert world["service"] in {s["id"] for s in world["alice"].list_services()}
+
+
+def service_route(method: str, route: str, **kwargs):
+    @check(method, route)
+    def checked(world, tmp_path):
+        answer, _ = ask_both(world, method, route.replace("{service_id}", "{}"), world["service"], new_service_id(), **kwargs)
+        assert (answer.status_code, error_code(answer)) == (404, "ServiceNotFound")
+        service_is_untouched(world)
+
+    return checked
+
+
+service_route("GET", "/services/{service_id}")
+service_route("PATCH", "/services/{service_id}", json={"title": "bob was here", "enabled": False})
+service_route("DELETE", "/services/{service_id}")
+service_route("GET", "/services/{service_id}/logs")
+
+
 def app_routes(data_dir: Path) -> set[tuple[str, str]]:
     """(method, path template) of every route of the app, as terracube serves it (creating it reads no data)."""
     app = create_app(Settings(data_dir=data_dir))
@@ -280,6 +321,8 @@ def test_listings_show_only_ones_own(world):
     assert world["job"] not in {job["id"] for job in bob.list_jobs()}
     assert world["process"] in {p["id"] for p in alice.list_user_defined_processes()}
     assert world["process"] not in {p["id"] for p in bob.list_user_defined_processes()}
+    assert world["service"] in {s["id"] for s in alice.list_services()}
+    assert world["service"] not in {s["id"] for s in bob.list_services()}
     assert {"scene.tif", "item.json"} <= {str(f.path) for f in alice.list_files()}
     assert not {"scene.tif", "item.json"} & {str(f.path) for f in bob.list_files()}
 

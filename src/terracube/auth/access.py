@@ -8,8 +8,9 @@ other request on ``request.state.user``, or answers with the openEO error (401
 
 Public are the routes the openEO API leaves open for discovery (capabilities, collections,
 processes, formats, service types, UDF runtimes, the credentials routes), ``/health``, the
-issuer's own routes, and the signed result downloads, whose signature is their credential. A
-room that adds a public route adds its path here.
+issuer's own routes, the signed result downloads, whose signature is their credential, and a
+service's map tiles, whose unguessable service id is theirs. A room that adds a public route adds
+its path here.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ PUBLIC_ROUTES = frozenset({
     "/", "/.well-known/openeo", "/conformance", "/collections", "/processes", "/file_formats", "/service_types", "/udf_runtimes", "/health",
     # Signed links (api/jobs.py): the signature names the job and expires.
     "/jobs/{job_id}/results/item.json", "/jobs/{job_id}/results/assets/{filename:path}",
+    # Map tiles (api/service_tiles.py): the service's unguessable id is their credential.
+    "/services/{service_id}/tiles/{z}/{x}/{y}.png", "/services/{service_id}/tiles/{z}/{x}/{y}.jpg",
 })
 PUBLIC_PREFIXES = ("/collections/", "/credentials/", ISSUER_PATH + "/")
 
