@@ -1,0 +1,12 @@
+"""The errors of drawing map tiles, with the openEO API's codes where it has one (errors.json)."""
+
+from __future__ import annotations
+
+from terracube.errors import _error
+
+# A configuration setting or a per-request rendering option with a bad value, or one this service type does not know.
+ServiceConfigInvalid = _error("ServiceConfigInvalid", 400, "The value passed for the service parameter '{parameter}' is invalid: {reason}")
+ServiceConfigUnsupported = _error("ServiceConfigUnsupported", 400, "Service parameter '{parameter}' is not supported.")
+# A tile the service does not draw: a zoom level outside its range (the zoom budget), a column or
+# row that does not exist at that zoom. Not in errors.json, which has no tile errors.
+TileOutOfRange = _error("TileOutOfRange", 400)
