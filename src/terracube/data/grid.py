@@ -66,7 +66,7 @@ def grid_window(grid: GeoBox, extent: dict | None) -> GeoBox | None:
         return grid
     west, south, east, north = bounds_in(extent, grid.crs)
     inverse = ~grid.affine
-    cols, rows = zip(*(inverse * corner for corner in ((west, north), (east, south))))
+    cols, rows = zip(*(inverse @ corner for corner in ((west, north), (east, south))))
     col0, col1 = sorted(cols)
     row0, row1 = sorted(rows)
     col0, row0 = max(0, math.floor(round(col0, 6))), max(0, math.floor(round(row0, 6)))

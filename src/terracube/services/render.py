@@ -23,7 +23,6 @@ TILE_OPTIONS = ("format", "colormap", "range", "min", "max", "gamma")
 
 _BBOX = {
     "type": "object",
-    "required": ["west", "south", "east", "north"],
     "properties": {
         "west": {"type": "number", "description": "West (lower left corner, coordinate axis 1)."},
         "south": {"type": "number", "description": "South (lower left corner, coordinate axis 2)."},
@@ -42,7 +41,8 @@ CONFIGURATION: dict[str, dict] = {
                  "description": "Lowest zoom level drawn. The server raises it where a tile would read more source pixels "
                                 "than its budget allows (setting tile_max_source_pixels); the service's attributes say the zoom levels in effect."},
     "max_zoom": {"type": "integer", "minimum": 0, "maximum": MAX_ZOOM, "default": 18, "description": "Highest zoom level drawn."},
-    "extent": {"type": ["object", "null"], "default": None, "properties": _BBOX["properties"], "required": _BBOX["required"],
+    # No JSON Schema ``required`` here: in a resource parameter that key says whether the setting is.
+    "extent": {"type": ["object", "null"], "default": None, "properties": _BBOX["properties"],
                "description": "Limit the layer to this bounding box (WGS84 unless crs says otherwise); tiles outside it are empty. "
                               "Default: the extent of the data the process graph loads."},
     "format": {"type": "string", "enum": list(FORMATS), "default": "png",
