@@ -1,5 +1,5 @@
 """The tile cache: a drawn tile is drawn once per service version and style, on disk, bounded, one draw at a time."""
-# ruff: noqa: F811  (the fixtures come from tiles_fixtures: tests/services/conftest.py is the services API tests')
+# ruff: noqa: F811  (the fixtures come from tiles_fixtures: tests/services/conftest.py is the services API's)
 
 from __future__ import annotations
 

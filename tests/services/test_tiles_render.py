@@ -1,5 +1,5 @@
 """Tiles of the Ahr valley drawn from process graphs over the sample archive, checked against the source pixels."""
-# ruff: noqa: F811  (the fixtures come from tiles_fixtures: tests/services/conftest.py is the services API tests')
+# ruff: noqa: F811  (the fixtures come from tiles_fixtures: tests/services/conftest.py is the services API's)
 
 from __future__ import annotations
 
