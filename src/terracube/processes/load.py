@@ -164,7 +164,8 @@ def read_cube(source, items, assets: dict[str, str], geobox, env: ProcessEnv):
     harmonize = {assets[band] for band in bands if source.is_reflectance(band)} if config and config.harmonize_baseline else set()
     nodata = {assets[band]: source.band_nodata(band) for band in bands if source.band_nodata(band) is not None}
     options = read_options(config, env.settings, label=source.id, harmonize_assets=harmonize, nodata=nodata)
-    cube = load_items(items, assets, geobox, chunk, options, resolutions={band: source.band_resolution(band) for band in bands})
+    resolutions = {band: source.band_resolution(band) for band in bands}
+    cube = load_items(items, assets, geobox, chunk, options, resolutions=resolutions, warp=env.grid is not None)
     # ndvi's defaults ("nir", "red") and filter_bands by common name resolve through this map.
     cube.attrs["common_names"] = {
         meta["common_name"]: meta["name"] for meta in source.band_metadata if meta.get("common_name") and meta["name"] in bands
