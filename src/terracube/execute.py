@@ -38,6 +38,7 @@ from terracube.errors import OpenEOError
 from terracube.files.store import user_files_dir
 from terracube.formats import output_format, write_result
 from terracube.graph.evaluate import evaluate_process_graph
+from terracube.graph.model import ProcessGraph
 from terracube.graph.plan import push_down_filters
 from terracube.graph.udp import UdpLookup
 from terracube.graph.validate import collect_errors, validate_process_graph
@@ -83,6 +84,19 @@ def lazy_results(process: Any, env: ProcessEnv, udps: UdpLookup | None = None) -
     env = dataclasses.replace(env, saved_results=[])
     graph = validate_process_graph(process, env=env, udps=udps)
     value = evaluate_process_graph(push_down_filters(graph), env=env, udps=udps)
+    return list(env.saved_results) or [SavedResult(value, "JSON", {})]
+
+
+def plan_process(process: Any, env: ProcessEnv, udps: UdpLookup | None = None, parameters: tuple[str, ...] = ()) -> ProcessGraph:
+    """Validate and plan once, for a graph run many times with ``parameters`` given at each run (map tiles)."""
+    graph = validate_process_graph(process, env=env, udps=udps, parameters=dict.fromkeys(parameters))
+    return push_down_filters(graph)
+
+
+def lazy_planned(graph: ProcessGraph, env: ProcessEnv, parameters: dict[str, Any], udps: UdpLookup | None = None) -> list[SavedResult]:
+    """``lazy_results`` of a graph from ``plan_process``, with its run's parameters: what a map tile draws."""
+    env = dataclasses.replace(env, saved_results=[])
+    value = evaluate_process_graph(graph, env=env, udps=udps, parameters=parameters)
     return list(env.saved_results) or [SavedResult(value, "JSON", {})]
 
 

@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     # Callbacks nested in callbacks; each nests the JSON about 4 deeper, so 32 fits max_json_depth's 200.
     max_graph_depth: int = Field(default=32, ge=1)
 
+    # Map services (docs/services.md). A tile covering more source pixels (one band of one scene at the
+    # collection's finest resolution) than this is refused: it sets each service's lowest zoom level.
+    tile_max_source_pixels: int = Field(default=4096 * 4096, ge=256 * 256)
+    tile_cache_dir: Path | None = None  # drawn tiles; default <data_dir>/tiles
+    tile_cache_bytes: int = Field(default=2**30, ge=0)  # the cache's size bound (least recently used out first); 0: no cache
+
     # Remote archives (docs/collections.md).
     stac_timeout: float = 20.0  # seconds to wait for a STAC API's answer
     stac_retries: int = 2

@@ -54,3 +54,23 @@ def geobox_for_extent(extent: dict, crs: CRS | str, resolution: float) -> GeoBox
 
     transform = Affine(resolution, 0, west, 0, -resolution, north)
     return GeoBox((height, width), transform, CRS(crs) if not isinstance(crs, CRS) else crs)
+
+
+def grid_window(grid: GeoBox, extent: dict | None) -> GeoBox | None:
+    """The pixels of ``grid`` whose area overlaps ``extent`` (any CRS; None: the whole grid), None when none do.
+
+    A map tile reads every load onto the tile's own grid; a load with a smaller extent fills only
+    its part of the tile, snapped outward to the tile's pixels.
+    """
+    if extent is None:
+        return grid
+    west, south, east, north = bounds_in(extent, grid.crs)
+    inverse = ~grid.affine
+    cols, rows = zip(*(inverse @ corner for corner in ((west, north), (east, south))))
+    col0, col1 = sorted(cols)
+    row0, row1 = sorted(rows)
+    col0, row0 = max(0, math.floor(round(col0, 6))), max(0, math.floor(round(row0, 6)))
+    col1, row1 = min(grid.shape.x, math.ceil(round(col1, 6))), min(grid.shape.y, math.ceil(round(row1, 6)))
+    if col1 <= col0 or row1 <= row0:
+        return None
+    return grid[row0:row1, col0:col1]

@@ -77,9 +77,11 @@ def load_items(
     chunk_size: int,
     options: ReadOptions,
     resolutions: dict[str, float] | None = None,
+    warp: bool = False,
 ) -> xr.DataArray:
     """``bands`` maps openEO band names to asset keys (``asset.N`` for band N of a multi-band asset);
     ``resolutions`` gives each band's native pixel size, so coarser bands can be read natively.
+    ``warp``: the grid is a map tile's, whose scenes are warped onto it directly when they do not lie on it.
 
     The scenes of one day are mosaicked into one time label, newest on top (CDSE's "most recent
     first"); adjacent tiles of one pass hold the same pixels where they overlap.
@@ -88,6 +90,11 @@ def load_items(
     newest_first = sorted(items, key=lambda item: _timestamp(item), reverse=True)
     # Assets on the request's own grid are read directly (the fast, common case); others through odc-stac.
     cube = load_aligned(newest_first, bands, geobox, chunk_size, driver)
+    if cube is None and warp:
+        # A map tile (``warp``: a grid of a tile's size): warped directly, one task per day (``warped``).
+        from terracube.data.warped import load_warped
+
+        cube = load_warped(newest_first, bands, geobox, driver)
     if cube is None:
         cube = _load_by_resolution(newest_first, bands, geobox, chunk_size, driver, resolutions or {})
     # Day labels at midnight UTC, as CDSE labels its Sentinel-2 cubes.

@@ -44,6 +44,9 @@ class ProcessEnv:
     files_dir: Path | None = None
     # User code (run_udf) must run confined by bubblewrap, or not at all: set for accounts mode.
     udf_sandbox_required: bool = False
+    # A grid every load lands on, cut to the load's own extent: a map tile's (services/tiles.py), an
+    # odc-geo GeoBox. None: each load decides its grid from its extent and the collection.
+    grid: Any = None
     saved_results: list[SavedResult] = field(default_factory=list)
     # What the work used (terracube/usage.py): loads count the pixels they read here. One object
     # per request, shared by every copy (``for_node``, ``dataclasses.replace``) of its environment.

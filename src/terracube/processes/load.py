@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from terracube.data.crs import item_crs, shared_crs, utm_crs
-from terracube.data.grid import bounds_in, geobox_for_extent
+from terracube.data.grid import bounds_in, geobox_for_extent, grid_window
 from terracube.data.chunks import chunk_edge
 from terracube.data.load import load_items, read_options
 from terracube.data.properties import conditions, matches
@@ -87,8 +87,11 @@ def load_from_source(source, spatial_extent, temporal_extent, bands, properties,
     _check_bands(source, bands)
     bands = list(bands) if bands else source.band_names
     bbox, start, end = request_window(spatial_extent, temporal_extent)
+    if env.grid is not None:
+        geobox, bbox = tile_window(env.grid, spatial_extent)
     items = find_items(source, bbox, start, end, properties, temporal_extent)
-    geobox = request_grid(source, items, spatial_extent, bbox, bands)
+    if env.grid is None:
+        geobox = request_grid(source, items, spatial_extent, bbox, bands)
     check_size(env, len(items), bands, geobox)
     env.logger.info("load %s: %d scenes, %d bands, %s pixels in %s", source.id, len(items), len(bands), geobox.shape, geobox.crs)
     return read_cube(source, items, {band: source.asset_key(band) for band in bands}, geobox, env)
@@ -103,6 +106,16 @@ def request_window(spatial_extent, temporal_extent):
             raise ProcessParameterInvalid(f"temporal_extent: the start {temporal_extent[0]} is not before the end {temporal_extent[1]}.")
     bbox = bounds_in(spatial_extent, "EPSG:4326") if spatial_extent else None
     return bbox, start, end
+
+
+def tile_window(grid, spatial_extent):
+    """A map tile's load (``ProcessEnv.grid``): the tile's pixels within the load's extent, and their WGS84 box."""
+    window = grid_window(grid, spatial_extent)
+    if window is None:
+        raise NoDataAvailable("The requested area does not overlap this map tile.")
+    return window, bounds_in(
+        {"west": window.boundingbox[0], "south": window.boundingbox[1], "east": window.boundingbox[2], "north": window.boundingbox[3],
+         "crs": str(window.crs)}, "EPSG:4326")
 
 
 def find_items(source, bbox, start, end, properties, temporal_extent) -> list:
@@ -152,7 +165,8 @@ def read_cube(source, items, assets: dict[str, str], geobox, env: ProcessEnv):
     nodata = {assets[band]: source.band_nodata(band) for band in bands if source.band_nodata(band) is not None}
     options = read_options(config, env.settings, label=source.id, harmonize_assets=harmonize, nodata=nodata,
                            guard=getattr(source, "guard", None))  # load_stac's user URL: its assets through the fetch guard
-    cube = load_items(items, assets, geobox, chunk, options, resolutions={band: source.band_resolution(band) for band in bands})
+    resolutions = {band: source.band_resolution(band) for band in bands}
+    cube = load_items(items, assets, geobox, chunk, options, resolutions=resolutions, warp=env.grid is not None)
     # ndvi's defaults ("nir", "red") and filter_bands by common name resolve through this map.
     cube.attrs["common_names"] = {
         meta["common_name"]: meta["name"] for meta in source.band_metadata if meta.get("common_name") and meta["name"] in bands

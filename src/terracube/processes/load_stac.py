@@ -56,6 +56,7 @@ from terracube.processes.load import (
     read_cube,
     request_grid,
     request_window,
+    tile_window,
 )
 
 _DATED = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:T[\d:]+Z?)?(?:_(.+))?$")
@@ -363,8 +364,11 @@ def load_stac(
     bbox, start, end = request_window(spatial_extent, temporal_extent)
     dated = [name for name in names if source._band(name).get("dates")]
     if not dated:
+        if env.grid is not None:
+            geobox, bbox = tile_window(env.grid, spatial_extent)
         items = find_items(source, bbox, start, end, properties, temporal_extent)
-        geobox = request_grid(source, items, spatial_extent, bbox, names)
+        if env.grid is None:
+            geobox = request_grid(source, items, spatial_extent, bbox, names)
         check_size(env, len(items), names, geobox)
         return read_cube(source, items, {name: source.asset_key(name) for name in names}, geobox, env)
     return _load_dated(source, names, spatial_extent, temporal_extent, bbox, start, end, properties, env)

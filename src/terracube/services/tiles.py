@@ -1,73 +1,467 @@
-"""PLACEHOLDER, replaced at merge by the tiles helper's real module (branch helper-tiles).
+"""Drawing a map service's tiles: the service's process graph, evaluated for one tile, as a picture.
 
-Only the interface the services API codes against, with the least behaviour that lets the API's
-own tests run: the graph is validated as a job's is, and every tile is a transparent PNG (or a
-white JPEG). Nothing here draws data. Do not build on it.
+A tile is the graph run through the one engine (``terracube.execute``) with every load put on the
+tile's grid: ``ProcessEnv.grid`` is the tile in EPSG:3857 (morecantile's ``WebMercatorQuad``) at
+the tile's pixel size, so each ``load_collection`` searches only the scenes under the tile and
+reads only its pixels, reprojected by odc-stac (nearest neighbour, with the COGs' overviews).
+The graph sees the tile as process parameters (``PROCESS_PARAMETERS``). What the graph gives must
+be a raster cube of one band (drawn through a colormap) or three (red, green, blue); a cube that
+still has several dates is drawn at the date asked for (WMTS's TIME), else at its latest date.
+
+The graph is validated and planned once per service version (``_prepared``). Tiles outside the
+layer's extent are empty at once, without evaluating anything; zoom levels where a tile would
+cover more source pixels than ``tile_max_source_pixels`` are refused; drawn tiles go into the disk
+cache (``services/cache.py``), so a tile is drawn once per service version and style.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import io
-import json
-from collections.abc import Mapping
+import math
+import threading
 from dataclasses import dataclass
+from typing import Any, Mapping
 
-from terracube.errors import OpenEOError
-from terracube.execute import check_process
+import numpy as np
+import pandas as pd
+
+from terracube.errors import NoDataAvailable, ProcessGraphInvalid
+from terracube.execute import lazy_planned, plan_process
+from terracube.formats.image import MEDIA_TYPES, blank, encode, to_rgba
+from terracube.graph.model import contains_reference
 from terracube.graph.udp import UdpLookup
 from terracube.processes.env import ProcessEnv
+from terracube.services.cache import tile_cache
+from terracube.services.errors import ServiceConfigInvalid, TileOutOfRange
 from terracube.services.model import Service
+from terracube.services.render import CONFIGURATION, TILE_OPTIONS, Rendering, ServiceConfig, check_bands, parse_configuration, restyle
+
+__all__ = ["Tile", "Layer", "service_types_document", "check_service", "render_tile", "describe_layer", "TILE_OPTIONS"]
+
+WORLD = 2 * math.pi * 6378137.0  # the width of EPSG:3857's world, in its metres
+MAX_LATITUDE = 85.0511287798066
+LOADS = ("load_collection", "load_stac")
+DEFAULT_RESOLUTION = 10.0  # metres, for a load whose source pixel size is not known before it runs
+
+
+def _parameter(name: str, description: str, schema: dict, **extra: Any) -> dict:
+    return {"name": name, "description": description, "schema": schema, **extra}
+
+
+def _bbox_schema(crs: int) -> dict:
+    edge = {"type": "number"}
+    return {"type": "object", "subtype": "bounding-box", "required": ["west", "south", "east", "north", "crs"],
+            "properties": {"west": edge, "south": edge, "east": edge, "north": edge, "crs": {"type": "integer", "enum": [crs]}}}
+
+
+PROCESS_PARAMETERS = [
+    _parameter("spatial_extent", "The tile's bounding box in WGS84 (EPSG:4326).", _bbox_schema(4326)),
+    _parameter("spatial_extent_3857", "The tile's bounding box in Web Mercator (EPSG:3857), the tile grid's own CRS.", _bbox_schema(3857)),
+    _parameter("tile_zoom", "The tile's zoom level.", {"type": "integer", "minimum": 0}),
+    _parameter("tile_x", "The tile's column at its zoom level (from the west).", {"type": "integer", "minimum": 0}),
+    _parameter("tile_y", "The tile's row at its zoom level (from the north).", {"type": "integer", "minimum": 0}),
+]
+TIME_PARAMETER = _parameter("time", "The date a WMTS client asks for (its TIME dimension), null when it asks for none.",
+                            {"type": ["string", "null"], "format": "date-time", "subtype": "date-time"}, optional=True, default=None)
+PARAMETER_NAMES = tuple(p["name"] for p in PROCESS_PARAMETERS) + ("time",)
 
 
 def service_types_document() -> dict:
-    """The body of GET /service_types (XYZ and WMTS)."""
+    """The body of ``GET /service_types``."""
+    common = {"configuration": CONFIGURATION}
     return {
-        "XYZ": {"title": "XYZ tiles (placeholder)", "configuration": {}, "process_parameters": []},
-        "WMTS": {"title": "OGC WMTS 1.0.0 (placeholder)", "configuration": {}, "process_parameters": []},
+        "XYZ": {"title": "XYZ tiles", "description": "Web Mercator (EPSG:3857) tiles at {z}/{x}/{y}, as Leaflet, OpenLayers, "
+                "MapLibre and QGIS load them.", **common, "process_parameters": PROCESS_PARAMETERS,
+                "links": [{"href": "https://wiki.openstreetmap.org/wiki/Slippy_map_tilenames", "rel": "about", "title": "XYZ tiles"}]},
+        "WMTS": {"title": "OGC Web Map Tile Service 1.0.0", "description": "The same tiles in the GoogleMapsCompatible tile matrix "
+                 "set, with a TIME dimension when the process graph keeps dates.", **common,
+                 "process_parameters": [*PROCESS_PARAMETERS, TIME_PARAMETER],
+                 "links": [{"href": "https://www.ogc.org/standards/wmts", "rel": "about", "title": "OGC WMTS standard"}]},
     }
-
-
-def check_service(env: ProcessEnv, service: Service, udps: UdpLookup | None = None) -> None:
-    """Raise an OpenEOError if the service cannot be drawn."""
-    check_process(service.process, env, udps)
 
 
 @dataclass(frozen=True)
 class Tile:
     content: bytes
     media_type: str
-    etag: str
-
-
-def render_tile(
-    env: ProcessEnv, service: Service, z: int, x: int, y: int, *, options: Mapping[str, str] = {}, time: str | None = None,
-    udps: UdpLookup | None = None,
-) -> Tile:
-    """An empty tile: transparent PNG, or white JPEG for ``options["format"] == "jpeg"``."""
-    import matplotlib
-    from PIL import Image
-
-    colormap = options.get("colormap", service.configuration.get("colormap"))
-    if colormap is not None and colormap not in matplotlib.colormaps:
-        raise OpenEOError(f"The value passed for the service parameter 'colormap' is invalid: unknown colormap {colormap!r}.", code="ServiceConfigInvalid", status=400)
-    if z > 22:
-        raise OpenEOError(f"Zoom {z} is beyond this placeholder's limit of 22.", code="ServiceConfigInvalid", status=400)
-    jpeg = options.get("format") == "jpeg"
-    image = Image.new("RGB", (256, 256), "white") if jpeg else Image.new("RGBA", (256, 256), (0, 0, 0, 0))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG" if jpeg else "PNG")
-    key = json.dumps([service.id, service.version, z, x, y, sorted(options.items()), time])
-    return Tile(buffer.getvalue(), "image/jpeg" if jpeg else "image/png", hashlib.sha256(key.encode()).hexdigest()[:32])
+    etag: str  # a hash of the content: the same picture has the same ETag, whatever drew it
 
 
 @dataclass(frozen=True)
 class Layer:
     bbox_wgs84: tuple[float, float, float, float]
-    times: list[str]
+    times: list[str]  # the dates of the drawn cube (WMTS's TIME values); empty when it has none
     min_zoom: int
     max_zoom: int
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """What every tile of one service version shares: its validated, planned graph and limits."""
+
+    graph: Any
+    config: ServiceConfig
+    bbox: tuple[float, float, float, float] | None  # WGS84; None: the loads' extent is not known before they run
+    resolution: float  # the finest source pixel size of the loads, in metres
+    min_zoom: int  # the configured one, raised by the zoom budget
+
+
+class _PerVersion:
+    """A small map from (service id, version) to what was worked out for it; a new version never sees an old entry."""
+
+    def __init__(self, size: int = 256):
+        self.size = size
+        self._entries: dict[tuple[str, int], Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, service: Service, make) -> Any:
+        key = (service.id, service.version)
+        with self._lock:
+            if key in self._entries:
+                return self._entries[key]
+        value = make()  # outside the lock: two threads may both work it out, which is harmless
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = value
+        return value
+
+
+_configs = _PerVersion()
+_prepared_graphs = _PerVersion()
+_probes = _PerVersion()
+
+
+def _config(service: Service) -> ServiceConfig:
+    return _configs.get(service, lambda: parse_configuration(service.configuration))
+
+
+def _prepare(env: ProcessEnv, service: Service, udps: UdpLookup | None) -> _Prepared:
+    config = _config(service)
+    graph = plan_process(service.process, env, udps, PARAMETER_NAMES)
+    loads = [node for node in graph.nodes.values() if node.process_id in LOADS]
+    if not loads:
+        raise ProcessGraphInvalid("This process graph cannot be drawn as map tiles: it loads no data (load_collection or load_stac).")
+    boxes, resolutions = [], []
+    for node in loads:
+        box, resolution = _load_footprint(env, node.process_id, node.arguments)
+        boxes.append(box)
+        resolutions.append(resolution)
+    bbox = None if any(box is None for box in boxes) else _union(boxes)
+    if config.extent is not None:
+        bbox = config.extent if bbox is None else _intersection(bbox, config.extent)
+    resolution = min(resolutions)
+    budget_zoom = zoom_budget(resolution, bbox, env.settings.tile_max_source_pixels)
+    return _Prepared(graph, config, bbox, resolution, max(config.min_zoom, budget_zoom))
+
+
+def _load_footprint(env: ProcessEnv, process_id: str, arguments: dict) -> tuple[tuple | None, float]:
+    """A load's WGS84 box (its collection's extent within its own literal extent) and finest pixel size."""
+    from terracube.data.grid import bounds_in
+
+    if process_id != "load_collection" or not isinstance(arguments.get("id"), str):
+        return None, DEFAULT_RESOLUTION
+    source = env.catalog.get(arguments["id"])
+    bands = arguments.get("bands") if isinstance(arguments.get("bands"), list) and not contains_reference(arguments["bands"]) else None
+    resolution = min((source.band_resolution(band) for band in bands or source.band_names), default=DEFAULT_RESOLUTION)
+    try:
+        box = tuple(source.ensure_loaded().extent.spatial.bboxes[0][:4])
+    except (AttributeError, IndexError, TypeError):
+        box = None
+    extent = arguments.get("spatial_extent")
+    if isinstance(extent, dict) and not contains_reference(extent) and {"west", "south", "east", "north"} <= set(extent):
+        own = bounds_in(extent, "EPSG:4326")
+        box = own if box is None else _intersection(box, own)
+    return box, resolution
+
+
+def _union(boxes):
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def _intersection(a, b):
+    """The overlap of two WGS84 boxes; a box of zero area when they do not overlap (every tile misses it)."""
+    west, south, east, north = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    return (west, south, max(west, east), max(south, north))
+
+
+def _overlaps(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def zoom_budget(resolution: float, bbox, budget: int) -> int:
+    """The lowest zoom whose tiles cover at most ``budget`` source pixels (one band of one scene) anywhere in ``bbox``.
+
+    A tile's ground width is its Web Mercator width times the cosine of its latitude, so the
+    tiles nearest the equator cover the most ground.
+    """
+    if bbox is None or bbox[1] <= 0 <= bbox[3]:
+        latitude = 0.0
+    else:
+        latitude = min(abs(bbox[1]), abs(bbox[3]))
+    scale = math.cos(math.radians(min(latitude, MAX_LATITUDE)))
+    for zoom in range(0, 31):
+        if (WORLD / 2**zoom * scale / resolution) ** 2 <= budget:
+            return zoom
+    return 30
+
+
+def source_pixels(zoom: int, resolution: float, latitude: float) -> int:
+    return int((WORLD / 2**zoom * math.cos(math.radians(latitude)) / resolution) ** 2)
+
+
+def _prepared(env: ProcessEnv, service: Service, udps: UdpLookup | None) -> _Prepared:
+    return _prepared_graphs.get(service, lambda: _prepare(env, service, udps))
+
+
+# --- the tile grid ---------------------------------------------------------------------------
+def _tile_matrix_set():
+    import morecantile
+
+    return morecantile.tms.get("WebMercatorQuad")
+
+
+def _tile_bounds(z: int, x: int, y: int):
+    tms = _tile_matrix_set()
+    return tuple(tms.xy_bounds(x, y, z)), tuple(tms.bounds(x, y, z))
+
+
+def _grid(bounds_3857, size: int):
+    from affine import Affine
+    from odc.geo.geobox import GeoBox
+
+    west, _, east, north = bounds_3857
+    resolution = (east - west) / size
+    return GeoBox((size, size), Affine(resolution, 0, west, 0, -resolution, north), "EPSG:3857")
+
+
+def _parameters(z: int, x: int, y: int, bounds_3857, bounds_wgs84, time: str | None) -> dict:
+    def box(bounds, crs):
+        return {"west": bounds[0], "south": bounds[1], "east": bounds[2], "north": bounds[3], "crs": crs}
+
+    return {"spatial_extent": box(bounds_wgs84, 4326), "spatial_extent_3857": box(bounds_3857, 3857),
+            "tile_zoom": z, "tile_x": x, "tile_y": y, "time": time}
+
+
+# --- the drawn cube --------------------------------------------------------------------------
+def _layer_cube(results) -> Any:
+    """The raster cube a graph's result draws, or a clear ProcessGraphInvalid."""
+    from terracube.cube import DIM_BANDS, DIM_T, is_raster_cube
+
+    value = results[-1].data
+    if not is_raster_cube(value):
+        kind = "a vector cube" if hasattr(value, "dims") else f"a {type(value).__name__} value"
+        raise ProcessGraphInvalid(f"This process graph cannot be drawn as map tiles: its result is {kind}, not a raster data cube with x and y.")
+    others = [dim for dim in value.dims if dim not in ("x", "y", DIM_T, DIM_BANDS)]
+    if others:
+        raise ProcessGraphInvalid(
+            f"This process graph cannot be drawn as map tiles: its result has the dimension(s) {', '.join(map(str, others))} "
+            "besides x, y, bands and t; reduce them first (reduce_dimension).")
+    return value
+
+
+def _band_count(cube) -> int:
+    return int(cube.sizes.get("bands", 1))
+
+
+def time_label(value) -> str:
+    stamp = pd.Timestamp(value)
+    return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _at_time(cube, time: str | None):
+    """The cube at one date: the one asked for (None when it has not that date), else its latest."""
+    if "t" not in cube.dims:
+        return cube
+    if time is None:
+        return cube.isel(t=-1)
+    try:
+        stamp = pd.Timestamp(time)
+    except (ValueError, TypeError, OverflowError):
+        raise ServiceConfigInvalid("time", f"'{str(time)[:40]}' is not a date or date-time (RFC 3339)") from None
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    labels = pd.DatetimeIndex(cube["t"].values)
+    matches = np.flatnonzero(labels == stamp)
+    if not len(matches) and stamp == stamp.normalize():
+        matches = np.flatnonzero(labels.normalize() == stamp)  # a date asks for that day's label, whatever its time
+    return cube.isel(t=int(matches[-1])) if len(matches) else None
+
+
+def _on_grid(cube, grid) -> np.ndarray:
+    """The cube's pixels (bands, rows, columns) on the whole tile grid; NaN where it has none."""
+    from terracube.cube import crs_of
+
+    if "bands" not in cube.dims:
+        cube = cube.expand_dims("bands")
+    cube = cube.transpose("bands", "y", "x")
+    offset = _window_offset(cube, grid)
+    if offset is None:  # the graph moved the cube off the tile's grid (resample_spatial): put it back
+        if crs_of(cube) is None:
+            raise ProcessGraphInvalid("This process graph cannot be drawn as map tiles: its result has no spatial reference system.")
+        cube = cube.astype("float32").odc.reproject(grid, resampling="nearest", dst_nodata=np.nan).transpose("bands", ...)
+        offset = (0, 0)
+    values = np.asarray(cube.data.compute(scheduler="synchronous") if hasattr(cube.data, "compute") else cube.data, dtype=np.float32)
+    if values.shape[1:] == tuple(grid.shape.yx):
+        return values
+    canvas = np.full((values.shape[0], *grid.shape.yx), np.nan, dtype=np.float32)
+    row, col = offset
+    canvas[:, row : row + values.shape[1], col : col + values.shape[2]] = values
+    return canvas
+
+
+def _window_offset(cube, grid) -> tuple[int, int] | None:
+    """Where the cube lies on the grid, as (row, column) of its first pixel, if it is a window of it."""
+    xs, ys = cube["x"].values, cube["y"].values
+    if not len(xs) or not len(ys):
+        return None
+    step = grid.affine.a
+    col = (xs[0] - grid.affine.c) / step - 0.5
+    row = (grid.affine.f - ys[0]) / step - 0.5
+    same_step = (len(xs) < 2 or abs(xs[1] - xs[0] - step) < 1e-6 * step) and (len(ys) < 2 or abs(ys[0] - ys[1] - step) < 1e-6 * step)
+    if not same_step or abs(col - round(col)) > 1e-3 or abs(row - round(row)) > 1e-3:
+        return None
+    row, col = round(row), round(col)
+    if row < 0 or col < 0 or row + len(ys) > grid.shape.y or col + len(xs) > grid.shape.x:
+        return None
+    return row, col
+
+
+# --- the interface ---------------------------------------------------------------------------
+def check_service(env: ProcessEnv, service: Service, udps: UdpLookup | None = None) -> None:
+    """Refuse a service that cannot be drawn, at once: bad configuration, invalid graph, a result that is no one- or three-band raster cube.
+
+    Nothing is read: the graph is evaluated lazily over the layer's extent on a coarse grid.
+    """
+    prepared = _prepare(env, service, udps)
+    try:
+        cube = _probe(env, service, prepared, udps)
+    except NoDataAvailable:
+        return  # no scenes there now: a remote archive may have them later; the tiles will be empty meanwhile
+    check_bands(prepared.config.rendering, _band_count(cube))
+
+
 def describe_layer(env: ProcessEnv, service: Service, udps: UdpLookup | None = None) -> Layer:
-    return Layer((-180.0, -85.0511287798066, 180.0, 85.0511287798066), [], 0, 22)
+    """The layer as WMTS capabilities and a service's ``attributes`` describe it."""
+    prepared = _prepared(env, service, udps)
+
+    def times() -> list[str]:
+        try:
+            cube = _probe(env, service, prepared, udps)
+        except NoDataAvailable:
+            return []
+        return [time_label(value) for value in cube["t"].values] if "t" in cube.dims else []
+
+    bbox = prepared.bbox or (-180.0, -MAX_LATITUDE, 180.0, MAX_LATITUDE)
+    return Layer(tuple(float(v) for v in bbox), _probes.get(service, times), prepared.min_zoom, prepared.config.max_zoom)
+
+
+def _probe(env: ProcessEnv, service: Service, prepared: _Prepared, udps: UdpLookup | None):
+    """The lazy result cube over the whole layer on a grid of about 256 pixels: its bands and dates, nothing read."""
+    from pyproj import Transformer
+
+    west, south, east, north = prepared.bbox or (-180.0, -MAX_LATITUDE, 180.0, MAX_LATITUDE)
+    south, north = max(south, -MAX_LATITUDE), min(north, MAX_LATITUDE)
+    to_3857 = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+    (x0, x1), (y0, y1) = to_3857.transform([west, east], [south, north])
+    side = max(x1 - x0, y1 - y0, 1.0)
+    grid = _grid((x0, y1 - side, x0 + side, y1), 256)
+    parameters = _parameters(0, 0, 0, (x0, y0, x1, y1), (west, south, east, north), None)
+    results = lazy_planned(prepared.graph, _tile_env(env, grid), parameters, udps)
+    return _layer_cube(results)
+
+
+def _tile_env(env: ProcessEnv, grid) -> ProcessEnv:
+    settings = env.settings
+    return dataclasses.replace(env, grid=grid, max_pixels=settings.sync_max_pixels, max_values=settings.sync_max_values)
+
+
+def render_tile(
+    env: ProcessEnv,
+    service: Service,
+    z: int,
+    x: int,
+    y: int,
+    *,
+    options: Mapping[str, str] = {},  # noqa: B006 - read only
+    time: str | None = None,
+    udps: UdpLookup | None = None,
+) -> Tile:
+    """Tile ``z/x/y`` of ``service`` (``options``: the request's rendering query parameters, ``TILE_OPTIONS``)."""
+    if not (isinstance(z, int) and 0 <= z <= 30 and 0 <= x < 2**z and 0 <= y < 2**z):
+        raise TileOutOfRange(f"There is no tile {z}/{x}/{y}: zoom levels go from 0 to 30, and x and y from 0 to 2^zoom - 1.")
+    config = _config(service)
+    rendering = restyle(config.rendering, options) if options else config.rendering
+    if time is not None and not isinstance(time, str):
+        raise ServiceConfigInvalid("time", "it must be a date string")
+    key = (service.id, service.version, z, x, y, config.tile_size, rendering.key(), time)
+    content = tile_cache(env.settings).get_or_compute(key, lambda: _draw(env, service, z, x, y, rendering, time, udps))
+    return Tile(content, MEDIA_TYPES[rendering.format], hashlib.blake2b(content, digest_size=16).hexdigest())
+
+
+def _draw(env: ProcessEnv, service: Service, z: int, x: int, y: int, rendering: Rendering, time: str | None, udps) -> bytes:
+    """Evaluate the graph for one tile and draw it: the expensive part, which the cache spares."""
+    from rasterio.errors import RasterioIOError
+
+    from terracube.data.stac_api import ArchiveUnavailable
+
+    prepared = _prepared(env, service, udps)
+    config = prepared.config
+    if z < prepared.min_zoom or z > config.max_zoom:
+        raise TileOutOfRange(_zoom_refusal(env, prepared, z))
+    bounds_3857, bounds_wgs84 = _tile_bounds(z, x, y)
+    if prepared.bbox is not None and not _overlaps(bounds_wgs84, prepared.bbox):
+        return blank(config.tile_size, rendering.format)
+    grid = _grid(bounds_3857, config.tile_size)
+    try:
+        results = lazy_planned(prepared.graph, _tile_env(env, grid), _parameters(z, x, y, bounds_3857, bounds_wgs84, time), udps)
+        cube = _at_time(_layer_cube(results), time)
+        if cube is None:
+            return blank(config.tile_size, rendering.format)
+        check_bands(rendering, _band_count(cube))
+        values = _on_grid(cube, grid)
+    except NoDataAvailable:
+        return blank(config.tile_size, rendering.format)
+    except RasterioIOError as error:
+        raise ArchiveUnavailable(f"Reading the imagery failed: {error}") from None
+    if config.extent is not None:
+        _mask_outside(values, grid, config.extent)
+    return encode(to_rgba(values, rendering.style), rendering.format)
+
+
+def _mask_outside(values: np.ndarray, grid, extent) -> None:
+    """No-data outside the service's configured extent (whole pixels: a pixel whose centre is outside)."""
+    from pyproj import Transformer
+
+    to_3857 = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+    (x0, x1), (y0, y1) = to_3857.transform([extent[0], extent[2]], [max(extent[1], -MAX_LATITUDE), min(extent[3], MAX_LATITUDE)])
+    step = grid.affine.a
+    xs = grid.affine.c + (np.arange(grid.shape.x) + 0.5) * step
+    ys = grid.affine.f - (np.arange(grid.shape.y) + 0.5) * step
+    outside = ~((ys >= y0) & (ys <= y1))[:, None] | ~((xs >= x0) & (xs <= x1))[None, :]
+    values[:, outside] = np.nan
+
+
+def _zoom_refusal(env: ProcessEnv, prepared: _Prepared, z: int) -> str:
+    config = prepared.config
+    if z > config.max_zoom:
+        return f"Zoom level {z} is above this service's highest zoom level {config.max_zoom} (its configuration's max_zoom)."
+    if z < config.min_zoom or prepared.min_zoom == config.min_zoom:
+        return f"Zoom level {z} is below this service's lowest zoom level {config.min_zoom} (its configuration's min_zoom)."
+    bbox = prepared.bbox
+    latitude = 0.0 if bbox is None or bbox[1] <= 0 <= bbox[3] else min(abs(bbox[1]), abs(bbox[3]))
+    pixels = source_pixels(z, prepared.resolution, latitude)
+    return (
+        f"Zoom level {z} is below this service's lowest zoom level {prepared.min_zoom}: a tile at zoom {z} covers about "
+        f"{pixels:,} source pixels of {prepared.resolution:g} m, more than the {env.settings.tile_max_source_pixels:,} a tile may "
+        f"read (setting tile_max_source_pixels). Zoom in to level {prepared.min_zoom} or further."
+    )
+
+
+def clear_prepared() -> None:
+    """Forget the prepared graphs and layer descriptions (tests; an operator's collections file changed)."""
+    for table in (_configs, _prepared_graphs, _probes):
+        with table._lock:
+            table._entries.clear()
+

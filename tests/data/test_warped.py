@@ -1,0 +1,50 @@
+"""Map tiles warp their scenes directly (data/warped.py), and get the cube odc-stac reads."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from affine import Affine
+from odc.geo.geobox import GeoBox
+
+from terracube.data.load import ReadOptions, _driver, _load_by_resolution, load_items
+from terracube.data.reader import gdal_environment
+
+BANDS = {"B04": "B04", "SCL": "SCL", "B01": "B01"}  # 10, 20 and 60 m
+RESOLUTIONS = {"B04": 10.0, "SCL": 20.0, "B01": 60.0}
+
+
+@pytest.fixture(scope="module")
+def driver():
+    return _driver(ReadOptions(gdal=gdal_environment({}, 30, 2)))
+
+
+@pytest.fixture(scope="module")
+def scenes(catalog):
+    items = catalog.get("SENTINEL2_L2A").search(None, pd.Timestamp("2021-07-18", tz="UTC"), pd.Timestamp("2021-07-24", tz="UTC"))
+    return sorted(items, key=lambda item: item.datetime, reverse=True)
+
+
+def tile(x: int, y: int, z: int, size: int = 256) -> GeoBox:
+    """A Web Mercator tile's grid (EPSG:3857), as services/tiles.py makes it."""
+    world = 2 * np.pi * 6378137.0
+    step = world / 2**z / size
+    return GeoBox((size, size), Affine(step, 0, -world / 2 + x * size * step, 0, -step, world / 2 - y * size * step), "EPSG:3857")
+
+
+@pytest.mark.parametrize("grid", [tile(4255, 2759, 13), tile(4257, 2759, 13), tile(2128, 1379, 12), tile(8514, 5518, 14, 512)],
+                         ids=["edge-z13", "inside-z13", "overview-z12", "z14-512"])
+def test_a_warped_tile_is_the_cube_odc_stac_reads(scenes, driver, grid):
+    warped = load_items(scenes, BANDS, grid, 2048, ReadOptions(gdal=gdal_environment({}, 30, 2)), RESOLUTIONS, warp=True)
+    odc = _load_by_resolution(scenes, BANDS, grid, 2048, driver, RESOLUTIONS)
+    assert warped.data.name.startswith("warp-")  # not odc-stac's: the test compares two readers
+    assert warped.shape == (3, 3, grid.shape.y, grid.shape.x) and warped.dtype == np.float32
+    days = pd.DatetimeIndex(odc["t"].values).floor("D")
+    assert list(pd.DatetimeIndex(warped["t"].values)) == list(days)
+    ours, theirs = warped.values, odc.values
+    assert np.array_equal(np.isnan(ours), np.isnan(theirs))
+    same = (ours == theirs) | np.isnan(ours)
+    # Nearest neighbour both, through GDAL's approximate transformer: only pixel centres within its error
+    # (an eighth of a pixel) of a source pixel's edge may round the other way. Exactness against the
+    # source pixels themselves is tests/services/test_tiles_render.py's business.
+    assert same.mean() > 0.995
+    assert np.isfinite(ours).any()
