@@ -113,8 +113,9 @@ def build(app: FastAPI, served: list[ServedRoute] | tuple[ServedRoute, ...]) -> 
         api_item = api["paths"].get(route.path, {})
         if route.method in api_item:
             # Path-level entries (the path parameter, a summary) come along with the first operation.
-            item.update({k: copy.deepcopy(v) for k, v in api_item.items() if k not in METHODS})
-            item[route.method] = copy.deepcopy(api_item[route.method])
+            item.update({k: copy.deepcopy(v) for k, v in api_item.items() if k not in METHODS and k != "servers"})
+            # The API's example host for /.well-known/openeo (https://openeo.example) is not where this server is.
+            item[route.method] = {k: copy.deepcopy(v) for k, v in api_item[route.method].items() if k != "servers"}
         else:
             item[route.method] = _own_operation(route, generated["paths"][route.path][route.method])
     components = copy.deepcopy(api["components"])
