@@ -17,6 +17,7 @@ from terracube.api import auth, capabilities, collections, files, jobs, process_
 from terracube.api.errors import install_error_handlers
 from terracube.api.guard import JsonBodies, WebGuard
 from terracube.api.headers import SecurityHeaders
+from terracube.api.openapi import install as install_openapi
 from terracube.api.sync_pool import install as install_sync_pool
 from terracube.auth import access, announce_mode, is_laptop_mode, oidc
 from terracube.settings import Settings, get_settings
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     jobs.install(app)  # the /jobs routes, and the job service started with the app's lifespan
     install_sync_pool(app)  # POST /result's own bounded pool, its work stopped when the app stops
     install_error_handlers(app)
+    install_openapi(app)  # /openapi.json: the openEO API's own operations for the routes served (api/openapi.py)
     app.add_middleware(JsonBodies)  # inside CORS, so a browser client can read its 415
     # Every answer (errors included) carries CORS headers: only the web guard sits outside.
     app.add_middleware(

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 
 from terracube import __version__
 from terracube.api.deps import base_url
+from terracube.api.openapi import served_routes
 from terracube.formats import file_formats as file_formats_document
 from terracube.processes.udf import udf_runtimes as udf_runtimes_document
 
@@ -17,14 +18,17 @@ HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
 
 
 def endpoints(app) -> list[dict]:
-    """Every openEO route the app serves with its methods, read from the app itself so it cannot drift.
+    """Every openEO route the app serves with its methods, read from the app's routes so it cannot drift.
 
-    The app's OpenAPI document is the public, complete list (however routers are nested and
-    prefixed); FastAPI's own /docs and /openapi.json are not in it, and should not be.
+    Routes hidden from the schema are not openEO endpoints (the built-in issuer under /oidc, a HEAD
+    twin); FastAPI's own /docs and /openapi.json are not API routes. The OpenAPI document is built
+    from these same routes (api/openapi.py), but this list does not depend on it.
     """
-    paths = app.openapi()["paths"]
-    listed = {path: sorted(m.upper() for m in operations if m in HTTP_METHODS) for path, operations in paths.items()}
-    return [{"path": path, "methods": methods} for path, methods in sorted(listed.items()) if methods]
+    listed: dict[str, set[str]] = {}
+    for route in served_routes(app):
+        if route.in_schema and route.method in HTTP_METHODS:
+            listed.setdefault(route.path, set()).add(route.method.upper())
+    return [{"path": path, "methods": sorted(methods)} for path, methods in sorted(listed.items())]
 
 
 @router.get("/", tags=["capabilities"])

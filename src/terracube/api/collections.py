@@ -68,6 +68,8 @@ async def collection(collection_id: str, request: Request, catalog=Depends(get_c
 
 
 @router.get("/collections/{collection_id}/queryables")
-async def queryables(collection_id: str, catalog=Depends(get_catalog)) -> JSONResponse:
+async def queryables(collection_id: str, request: Request, catalog=Depends(get_catalog)) -> JSONResponse:
     document = await run_in_threadpool(catalog.queryables, collection_id)
+    # A JSON Schema's $id is a URI (the API's json_schema says format uri): this document's own address.
+    document = {**document, "$id": f"{base_url(request)}/collections/{collection_id}/queryables"}
     return JSONResponse(document, media_type="application/schema+json")
