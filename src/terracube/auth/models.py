@@ -1,4 +1,4 @@
-"""The tables of accounts and logins (migration ``0003_accounts``) and of usage (``0004_usage``), in the jobs database.
+"""The tables of accounts and logins (migrations ``0003_accounts``, ``0005_login_limits``) and of usage (``0004_usage``), in the jobs database.
 
 Secrets are never stored: passwords as Argon2 hashes, client secrets, refresh tokens, device
 codes and authorization codes as SHA-256 digests (they are long random strings, so a fast hash
@@ -89,6 +89,8 @@ class DeviceCode(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, approved, denied
     user_id: Mapped[str | None] = mapped_column(String(64))
     local: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The address that asked for it (migration 0005): live codes are capped per address.
+    origin: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class AuthorizationCode(Base):

@@ -47,7 +47,7 @@ async def read_form(request: Request) -> dict[str, str]:
 
 def context(request: Request) -> Context:
     service = auth_service(request.app)
-    return Context(service, service.issuer(request), service.base_url(request))
+    return Context(service, service.issuer(request), service.base_url(request), request.client.host if request.client else "")
 
 
 async def oauth_request(request: Request, ctx: Context, drop: tuple[str, ...] = ()) -> FormRequest:
