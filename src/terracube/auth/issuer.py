@@ -10,13 +10,12 @@ between threads.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Error, OAuth2Request
+from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Request
 from authlib.oauth2.rfc6749 import grants as oauth_grants
 from authlib.oauth2.rfc6749.errors import AccessDeniedError, InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
@@ -30,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 
 from terracube.auth.grants import GrantStore
 from terracube.auth.keys import ALGORITHM
+from terracube.auth.limits import check_device_code_room
 from terracube.auth.passwords import matches, new_secret
 from terracube.auth.service import AuthService, same_origin
 from terracube.auth.user import LOCAL_USER, User
@@ -284,29 +284,6 @@ class DeviceGrant(DeviceCodeGrant):
         return user
 
 
-class TooManyDeviceCodes(OAuth2Error):
-    """The cap on live device codes is reached: RFC 6749's ``temporarily_unavailable``, with ``Retry-After``.
-
-    RFC 8628 (3.2) has the device authorization endpoint answer errors as the token endpoint does
-    (RFC 6749 5.2: a JSON ``error``), and names no error for "too many requests"; its ``slow_down``
-    is about polling the token endpoint, which a client would read as a reason to poll more slowly,
-    not to come back later. ``temporarily_unavailable`` (RFC 6749 4.1.2.1, in the OAuth extensions
-    error registry) says "unable to handle the request due to a temporary overloading", which is
-    this. The status says whose doing it is: 429 Too Many Requests (RFC 6585) when this address has
-    its share of live codes, 503 when the server as a whole has; ``Retry-After`` is when the
-    first of those codes expires, and with it a place becomes free.
-    """
-
-    error = "temporarily_unavailable"
-
-    def __init__(self, description: str, status_code: int, retry_after: float):
-        super().__init__(description=description, status_code=status_code)
-        self.retry_after = max(1, math.ceil(retry_after))
-
-    def get_headers(self):
-        return [*super().get_headers(), ("Retry-After", str(self.retry_after))]
-
-
 class DeviceEndpoint(DeviceAuthorizationEndpoint):
     """RFC 8628's device authorization request; in laptop mode the local user approves it at once."""
 
@@ -328,25 +305,8 @@ class DeviceEndpoint(DeviceAuthorizationEndpoint):
     def get_verification_uri(self) -> str:
         return self.server.context.issuer + "/device"
 
-    def check_room(self) -> None:
-        """Refuse a new device code while this address, or everyone together, has as many live ones as allowed.
-
-        Counted in the database, so the caps hold across several API servers; two requests at the
-        same instant may both pass the count, so a cap can be overshot by the number of requests in flight.
-        """
-        context = self.server.context
-        grants, settings = context.grants, context.settings
-        grants.purge_now_and_then()
-        mine, first = grants.live_device_codes(context.origin)
-        if mine >= settings.device_codes_per_address:
-            raise TooManyDeviceCodes(
-                f"Too many pending logins from this address ({mine}); finish or let one expire, then try again.", 429, first)
-        total, first = grants.live_device_codes()
-        if total >= settings.device_codes_max:
-            raise TooManyDeviceCodes("Too many pending logins on this server; try again later.", 503, first)
-
     def save_device_credential(self, client_id: str, scope: str | None, data: dict) -> None:
-        self.check_room()
+        check_device_code_room(self.server.context.grants, self.server.context.settings, self.server.context.origin)
         payload = self.request.payload.data
         self.server.context.grants.add_device_code(
             data["device_code"], data["user_code"], client_id, scope, self.EXPIRES_IN, self.INTERVAL,

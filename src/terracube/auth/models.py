@@ -111,6 +111,18 @@ class AuthorizationCode(Base):
     expires: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
+class LoginFailure(Base):
+    """A failed password login (migration 0005): the limits on guessing count these (``limits.py``)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_origin_at", "origin", "at"), Index("ix_login_failures_name_origin", "name_hash", "origin"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 of the name as typed: it may be a mistyped password
+    origin: Mapped[str] = mapped_column(String(64))  # the client's address
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class UsageRecord(Base):
     """What one synchronous request or one run of a batch job used (``terracube.usage``), for quotas.
 
