@@ -131,6 +131,15 @@ class Settings(BaseSettings):
     basic_token_lifetime: int = Field(default=3600, ge=60)  # seconds a /credentials/basic token is valid
     refresh_token_lifetime: int = Field(default=30 * 24 * 3600, ge=300)  # seconds a refresh token is valid unused
     device_code_lifetime: int = Field(default=600, ge=60)  # seconds to enter a device flow's user code
+    # Live (unexpired) device codes of the built-in issuer: per requesting address, and in all. Anybody
+    # may ask for them, so without a bound a script could fill the database (docs/auth.md).
+    device_codes_per_address: int = Field(default=20, ge=1)
+    device_codes_max: int = Field(default=1000, ge=1)
+    # Failed password logins (Basic, and the issuer's login pages) allowed within the window, per
+    # user name and client address, and per address whatever the names; then 429 (docs/auth.md).
+    login_failures_per_name: int = Field(default=5, ge=1)
+    login_failures_per_address: int = Field(default=20, ge=1)
+    login_failure_window: int = Field(default=60, ge=1)  # seconds
     # Where the default public client may send authorization codes, besides this server's own
     # pages and loopback addresses (RFC 8252): browser clients such as the openEO Web Editor.
     auth_redirect_urls: list[str] = Field(default_factory=lambda: ["https://editor.openeo.org/"])

@@ -16,12 +16,14 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from terracube.api.errors import error_response
 from terracube.auth.access import current_user
 from terracube.auth.errors import CredentialsInvalid
 from terracube.auth.issuer import DEFAULT_CLIENT_GRANTS, DEFAULT_CLIENT_ID
 from terracube.auth.providers import credentials_oidc_entries
 from terracube.auth.quotas import enforced, quotas_for
 from terracube.auth.service import PROVIDER_ID, auth_service
+from terracube.auth.limits import TooManyLoginAttempts
 from terracube.auth.user import LOCAL_USER, User
 
 router = APIRouter(tags=["account"])
@@ -63,7 +65,10 @@ async def basic_credentials(request: Request) -> JSONResponse:
         lifetime = service.settings.basic_token_lifetime
         return service.tokens.access_token(service.issuer(request), user, BASIC_CLIENT_ID, None, lifetime)
 
-    token = await run_in_threadpool(login)
+    try:
+        token = await run_in_threadpool(login)
+    except TooManyLoginAttempts as error:  # refused before the password was hashed (auth/limits.py)
+        return error_response(error.status, error.code, error.message, error.id, headers={"Retry-After": str(error.retry_after)})
     return JSONResponse({"access_token": token}, headers={"Cache-Control": "no-store"})
 
 

@@ -19,7 +19,7 @@ import secrets
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import sessionmaker
 
 from terracube.auth.models import AuthorizationCode, DeviceCode, RefreshToken
@@ -83,19 +83,29 @@ class GrantStore:
         return None
 
     # --- device codes (RFC 8628) -----------------------------------------------------------
+    def live_device_codes(self, origin: str | None = None) -> tuple[int, float]:
+        """How many unexpired device codes there are (of ``origin``, or in all), and the seconds until the first of them expires."""
+        now = utcnow()
+        query = select(func.count(), func.min(DeviceCode.expires)).where(DeviceCode.expires > now)
+        if origin is not None:
+            query = query.where(DeviceCode.origin == origin)
+        with self.sessions() as session:
+            count, first = session.execute(query).one()
+        return count or 0, (first - now).total_seconds() if first is not None else 0.0
+
     def add_device_code(
         self, device_code: str, user_code: str, client_id: str, scope: str | None, lifetime: int, interval: int,
         code_challenge: str | None = None, code_challenge_method: str | None = None, approved_for: User | None = None,
+        origin: str | None = None,
     ) -> None:
-        if time.monotonic() - self._purged > PURGE_SECONDS:
-            self.purge()
-            self._purged = time.monotonic()
+        self.purge_now_and_then()
         row = DeviceCode(
             device_code_hash=digest(device_code), user_code=user_code, client_id=client_id, scope=scope,
             code_challenge=code_challenge, code_challenge_method=code_challenge_method,
             expires=utcnow() + timedelta(seconds=lifetime), interval=interval,
             status="approved" if approved_for else "pending",
             user_id=approved_for.user_id if approved_for else None, local=bool(approved_for and approved_for.local),
+            origin=origin[:64] if origin else None,
         )
         with self.sessions.begin() as session:
             session.add(row)
@@ -164,6 +174,11 @@ class GrantStore:
         return row if row.client_id == client_id and row.expires > utcnow() else None
 
     # --- housekeeping ----------------------------------------------------------------------
+    def purge_now_and_then(self) -> None:
+        if time.monotonic() - self._purged > PURGE_SECONDS:
+            self.purge()
+            self._purged = time.monotonic()
+
     def purge(self, now: datetime | None = None) -> None:
         """Forget what expired: old device and authorization codes, refresh tokens past their lifetime."""
         now = now or utcnow()

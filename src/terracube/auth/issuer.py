@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 
 from terracube.auth.grants import GrantStore
 from terracube.auth.keys import ALGORITHM
+from terracube.auth.limits import check_device_code_room
 from terracube.auth.passwords import matches, new_secret
 from terracube.auth.service import AuthService, same_origin
 from terracube.auth.user import LOCAL_USER, User
@@ -44,11 +45,12 @@ CHALLENGE_CHECKS = {"S256": compare_s256_code_challenge, "plain": compare_plain_
 
 @dataclass
 class Context:
-    """What one request's issuer needs: the service, the issuer URL it answers as, the server's URL."""
+    """What one request's issuer needs: the service, the issuer URL it answers as, the server's URL, who asks."""
 
     service: AuthService
     issuer: str
     base_url: str
+    origin: str = ""  # the client's address, for the cap on its live device codes
 
     @property
     def grants(self) -> GrantStore:
@@ -304,11 +306,12 @@ class DeviceEndpoint(DeviceAuthorizationEndpoint):
         return self.server.context.issuer + "/device"
 
     def save_device_credential(self, client_id: str, scope: str | None, data: dict) -> None:
+        check_device_code_room(self.server.context.grants, self.server.context.settings, self.server.context.origin)
         payload = self.request.payload.data
         self.server.context.grants.add_device_code(
             data["device_code"], data["user_code"], client_id, scope, self.EXPIRES_IN, self.INTERVAL,
             code_challenge=payload.get("code_challenge"), code_challenge_method=payload.get("code_challenge_method"),
-            approved_for=LOCAL_USER if self.approve_now else None,
+            approved_for=LOCAL_USER if self.approve_now else None, origin=self.server.context.origin,
         )
 
 

@@ -1,4 +1,4 @@
-"""The tables of accounts and logins (migration ``0003_accounts``) and of usage (``0004_usage``), in the jobs database.
+"""The tables of accounts and logins (migrations ``0003_accounts``, ``0006_login_limits``) and of usage (``0004_usage``), in the jobs database.
 
 Secrets are never stored: passwords as Argon2 hashes, client secrets, refresh tokens, device
 codes and authorization codes as SHA-256 digests (they are long random strings, so a fast hash
@@ -89,6 +89,8 @@ class DeviceCode(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, approved, denied
     user_id: Mapped[str | None] = mapped_column(String(64))
     local: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The address that asked for it (migration 0006): live codes are capped per address.
+    origin: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class AuthorizationCode(Base):
@@ -107,6 +109,18 @@ class AuthorizationCode(Base):
     local: Mapped[bool] = mapped_column(Boolean, default=False)
     auth_time: Mapped[int] = mapped_column(Integer)
     expires: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class LoginFailure(Base):
+    """A failed password login (migration 0006): the limits on guessing count these (``limits.py``)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_origin_at", "origin", "at"), Index("ix_login_failures_name_origin", "name_hash", "origin"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 of the name as typed: it may be a mistyped password
+    origin: Mapped[str] = mapped_column(String(64))  # the client's address
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class UsageRecord(Base):

@@ -21,6 +21,7 @@ from terracube.auth import pages
 from terracube.auth.issuer import DEFAULT_CLIENT_ID, DEVICE_CODE, SCOPES, Context, FormRequest, Issuer
 from terracube.auth.keys import ALGORITHM
 from terracube.auth.service import ISSUER_PATH, auth_service
+from terracube.auth.limits import TooManyLoginAttempts
 from terracube.auth.tokens import TokenRejected
 from terracube.auth.user import LOCAL_USER
 
@@ -47,7 +48,7 @@ async def read_form(request: Request) -> dict[str, str]:
 
 def context(request: Request) -> Context:
     service = auth_service(request.app)
-    return Context(service, service.issuer(request), service.base_url(request))
+    return Context(service, service.issuer(request), service.base_url(request), request.client.host if request.client else "")
 
 
 async def oauth_request(request: Request, ctx: Context, drop: tuple[str, ...] = ()) -> FormRequest:
@@ -60,6 +61,11 @@ async def oauth_request(request: Request, ctx: Context, drop: tuple[str, ...] = 
 
 def client_host(request: Request) -> str:
     return request.client.host if request.client else ""
+
+
+def retry_later(page: Response, error: TooManyLoginAttempts) -> Response:
+    page.headers["Retry-After"] = str(error.retry_after)
+    return page
 
 
 def oauth_error(error: OAuth2Error) -> JSONResponse:
@@ -159,7 +165,10 @@ def _decide_device(request: Request, values: dict[str, str]) -> Response:
     if values["decision"] != "approve":
         grants.decide(user_code, None)
         return pages.done_page(title, approved=False)
-    user = service.check_password(values["name"], values["password"], origin=client_host(request))
+    try:
+        user = service.check_password(values["name"], values["password"], origin=client_host(request))
+    except TooManyLoginAttempts as error:
+        return retry_later(again(error.message, error.status), error)
     if user is None:
         return again("Wrong user name or password.", 403)
     if not grants.decide(user_code, user):
@@ -194,7 +203,10 @@ def _authorize(request: Request, ctx: Context, oauth: FormRequest, answer: dict[
         return _authorize_page(request, ctx, oauth)
     if answer["decision"] != "approve":
         return issuer.create_authorization_response(oauth, grant_user=None, grant=grant)
-    user = service.check_password(answer["name"], answer["password"], origin=client_host(request))
+    try:
+        user = service.check_password(answer["name"], answer["password"], origin=client_host(request))
+    except TooManyLoginAttempts as error:
+        return retry_later(_authorize_page(request, ctx, oauth, name=answer["name"], error=error.message, status=error.status), error)
     if user is None:
         return _authorize_page(request, ctx, oauth, name=answer["name"], error="Wrong user name or password.", status=403)
     return issuer.create_authorization_response(oauth, grant_user=user, grant=grant)

@@ -33,6 +33,7 @@ from terracube.auth.keys import KeyRing
 from terracube.auth.modes import Mode
 from terracube.auth.providers import BUILTIN_PROVIDER_ID
 from terracube.auth.store import AuthStore, user_of
+from terracube.auth.limits import LoginThrottle
 from terracube.auth.tokens import LEEWAY, TokenRejected, Tokens
 from terracube.auth.user import LOCAL_USER, User
 
@@ -82,6 +83,10 @@ class AuthService:
     @functools.cached_property
     def grants(self) -> GrantStore:
         return GrantStore(self.store.sessions)  # one for the app: it remembers when it last purged
+
+    @functools.cached_property
+    def login_throttle(self) -> LoginThrottle:
+        return LoginThrottle(self.store.sessions, self.settings)
 
     def close(self) -> None:
         if self._store is not None:
@@ -134,12 +139,19 @@ class AuthService:
         return self._account(user_id)[0] if user_id else None
 
     def check_password(self, name: str, password: str, origin: str = "") -> User | None:
-        """The user with this name and password (the local user, in laptop mode), or None; failures are logged."""
+        """The user with this name and password (the local user, in laptop mode), or None; failures are logged.
+
+        ``TooManyLoginAttempts`` (429) when ``origin`` failed too often lately: then no hash runs.
+        """
         if self.no_login_needed():
             return LOCAL_USER
+        self.login_throttle.check(name, origin)
         user = self.store.check_password(name, password)
         if user is None:
+            self.login_throttle.failed(name, origin)
             log.warning("failed login for user name %r%s", name[:64], f" from {origin}" if origin else "")
+        else:
+            self.login_throttle.succeeded(name, origin)
         return user
 
     # --- the check of every request --------------------------------------------------------
