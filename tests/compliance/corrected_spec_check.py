@@ -1,7 +1,7 @@
 """Validate terracube's process documents against the API document with its known defect corrected.
 
 Run in the suite's Python by run_suite.py, against the live server: ``python corrected_spec_check.py
-SPEC URL OUT``. The suite's checks of ``/processes``, ``/file_formats`` and ``/process_graphs`` fail
+SPEC URL OUT``. The suite's checks of ``/processes``, ``/file_formats``, ``/service_types`` and ``/process_graphs`` fail
 on the API document itself (``process_json_schema``'s ``oneOf``, Open-EO/openeo-api#600), and
 those of a finished job's ``/results`` and ``/estimate`` on 3.1 rules applied to a 3.0 document
 (3.1 ignores ``nullable``, so the document's own nullable fields fail when null). This check reads
@@ -46,7 +46,7 @@ def main(spec_path: str, url: str, out: str) -> None:
     job = finished_job(base, headers)
     errors = []
     try:
-        for path, auth in (("processes", {}), ("file_formats", {}), ("process_graphs", headers),
+        for path, auth in (("processes", {}), ("file_formats", {}), ("service_types", {}), ("process_graphs", headers),
                            ("process_graphs/corrected_spec_check", headers),
                            (f"jobs/{job}/results", headers), (f"jobs/{job}/estimate", headers)):
             response = requests.get(base + path, headers=auth, timeout=60)
