@@ -27,6 +27,8 @@ class OutputFormat:
     aliases: tuple[str, ...] = ()
     # Internal formats (a model saved by save_ml_model) are written but not offered to save_result.
     listed: bool = True
+    # Checks literal ``options`` when the process graph is validated (before anything runs); raises an OpenEOError.
+    check_options: Callable[[dict], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,30 @@ def _vector(writer_name):
     return write
 
 
+def _picture(image_format):
+    def write(data, directory, options):
+        from terracube.formats.picture import write_picture
+
+        return write_picture(data, directory, options, image_format)
+
+    return write
+
+
+def _check_picture(image_format):
+    def check(options):
+        from terracube.formats.picture import picture_options
+
+        picture_options(options, image_format)
+
+    return check
+
+
+def _picture_parameters(image_format):
+    from terracube.formats.picture import JPEG_PARAMETERS, PARAMETERS
+
+    return JPEG_PARAMETERS if image_format == "jpeg" else PARAMETERS
+
+
 def _ml_model(data, directory, options):
     from terracube.formats.ml_model import write_ml_model
 
@@ -87,6 +113,11 @@ OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
     OutputFormat("CSV", "Comma-separated values, geometry as WKT", "text/csv", ("vector", "table"), _vector("write_csv"), FILENAME_PREFIX),
     OutputFormat("Parquet", "GeoParquet", "application/vnd.apache.parquet", ("vector", "table"), _vector("write_parquet"), FILENAME_PREFIX,
                  aliases=("GEOPARQUET",)),
+    # Pictures to look at (no georeference): one band through a colormap or three as RGB, drawn as map tiles are.
+    OutputFormat("PNG", "Portable Network Graphics (transparent where there is no data)", "image/png", ("raster",), _picture("png"),
+                 _picture_parameters("png"), check_options=_check_picture("png")),
+    OutputFormat("JPEG", "JPEG (black where there is no data)", "image/jpeg", ("raster",), _picture("jpeg"),
+                 _picture_parameters("jpeg"), aliases=("JPG",), check_options=_check_picture("jpeg")),
     OutputFormat("JSON", "JavaScript Object Notation", "application/json", ("raster", "vector", "table", "other"), _json),
     OutputFormat("ML-MODEL", "Machine learning model (skops) with its STAC Item", "application/octet-stream; application=skops",
                  ("other",), _ml_model, listed=False),

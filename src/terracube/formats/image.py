@@ -104,15 +104,15 @@ def to_rgba(values: np.ndarray, style: Style) -> np.ndarray:
     return rgba
 
 
-def encode(rgba: np.ndarray, image_format: str) -> bytes:
-    """PNG (RGBA) or JPEG (RGB, no-data black) bytes of a (height, width, 4) uint8 picture."""
+def encode(rgba: np.ndarray, image_format: str, quality: int = JPEG_QUALITY) -> bytes:
+    """PNG (RGBA) or JPEG (RGB, no-data black; ``quality`` 1 to 95) bytes of a (height, width, 4) uint8 picture."""
     from PIL import Image
 
     buffer = io.BytesIO()
     if image_format == "jpeg":
         rgb = rgba[..., :3].copy()
         rgb[rgba[..., 3] == 0] = 0
-        Image.fromarray(rgb, "RGB").save(buffer, "JPEG", quality=JPEG_QUALITY)
+        Image.fromarray(rgb, "RGB").save(buffer, "JPEG", quality=quality)
     else:
         # Level 1: the pixels compress nearly as well (colormapped fields) in a fraction of the time.
         Image.fromarray(rgba, "RGBA").save(buffer, "PNG", compress_level=1)

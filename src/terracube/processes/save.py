@@ -10,7 +10,9 @@ from terracube.processes.env import ProcessEnv, SavedResult
 
 def check_arguments(arguments: dict[str, Any], env: ProcessEnv) -> None:
     if isinstance(arguments.get("format"), str):
-        output_format(arguments["format"])
+        spec = output_format(arguments["format"])
+        if spec.check_options is not None and isinstance(arguments.get("options"), dict):
+            spec.check_options(arguments["options"])  # a bad option is refused before anything runs
 
 
 def save_result(data: Any, format: str, options: dict | None = None, *, env: ProcessEnv) -> bool:
