@@ -186,7 +186,12 @@ def test_kvp_names_are_case_insensitive_and_the_restful_document_is_the_same(cli
     assert client.get(f"/services/{timed}/wmts?Service=WMTS&Request=getcapabilities&AcceptVersions=1.0.0").content == kvp
     restful = client.get(f"/services/{timed}/wmts/1.0.0/WMTSCapabilities.xml")
     assert restful.status_code == 200 and restful.headers["content-type"].startswith("application/xml")
-    assert restful.content == kvp
+    kvp_root, restful_root = ET.fromstring(kvp), ET.fromstring(restful.content)
+    assert ET.tostring(restful_root.find("wmts:Contents", NS)) == ET.tostring(kvp_root.find("wmts:Contents", NS))
+    # The encoding the operations declare is what tells a client to fill the ResourceURL templates.
+    encodings = {op.get("name"): text(op, "ows:DCP/ows:HTTP/ows:Get/ows:Constraint/ows:AllowedValues/ows:Value")
+                 for op in restful_root.findall("ows:OperationsMetadata/ows:Operation", NS)}
+    assert encodings == {"GetCapabilities": "RESTful", "GetTile": "RESTful"}
 
 
 def test_a_layer_without_dates_has_no_time_dimension(client):
@@ -282,6 +287,7 @@ def test_missing_parameters_are_named(client, timed):
     ({"SERVICE": "WMS"}, "InvalidParameterValue", "SERVICE"),
     ({"REQUEST": "GetFeatureInfo"}, "OperationNotSupported", "REQUEST"),
     ({"TIME": "the day after"}, "InvalidParameterValue", None),
+    ({"TIME": "NaT"}, "InvalidParameterValue", None),  # pandas's "not a time" is no date either
     ({"colormap": "rainbowish"}, "InvalidParameterValue", None),
 ])
 def test_bad_values_are_ogc_exceptions(client, timed, change, code, locator):
@@ -337,3 +343,13 @@ def test_with_accounts_wmts_needs_no_token(data_dir, tmp_path):
         z, x, y = AHR_TILE
         tile = get_tile(accounts, service_id, z, x, y)
         assert tile.status_code == 200 and tile.headers["content-type"] == "image/png"
+
+
+def test_documents_stay_xml_whatever_the_user_wrote(client):
+    """Characters XML cannot hold (a title's control character, one echoed from a URL) never break a document."""
+    service_id = create(client, ndvi_layer(), title="NDVI\u0001 <after> & \u0000before")
+    [layer] = capabilities(client, service_id).findall("wmts:Contents/wmts:Layer", NS)
+    assert text(layer, "ows:Title") == "NDVI\ufffd <after> & \ufffdbefore"
+    z, x, y = AHR_TILE
+    [(code, _, message)] = report(client.get(f"/services/{service_id}/wmts/tile/1.0.0/{service_id}/default/%00/GoogleMapsCompatible/{z}/{y}/{x}.png"), 400)
+    assert code == "InvalidParameterValue" and "'\ufffd'" in message

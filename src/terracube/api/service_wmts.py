@@ -102,9 +102,9 @@ def endpoint(request: Request, service: Service) -> wmts.Endpoint:
                          service.description, configuration.tile_size)
 
 
-async def capabilities(request: Request, service: Service) -> Response:
+async def capabilities(request: Request, service: Service, restful: bool = False) -> Response:
     layer = await layer_of(request, service)
-    document = wmts.capabilities(endpoint(request, service), layer)
+    document = wmts.capabilities(endpoint(request, service), layer, restful)
     return Response(document, media_type=wmts.MEDIA_TYPE, headers={"Cache-Control": "no-cache"})
 
 
@@ -204,8 +204,8 @@ async def wmts_kvp(request: Request, service_id: str) -> Response:
 
 @router.get(CAPABILITIES_ROUTE, response_class=Response, include_in_schema=False, responses=CAPABILITIES_ANSWERS)
 async def wmts_capabilities(request: Request, service_id: str) -> Response:
-    """The RESTful capabilities document (the same as GetCapabilities's)."""
-    return await answer(request, service_id, lambda service: capabilities(request, service))
+    """The RESTful capabilities document: GetCapabilities's, its operations declared RESTful."""
+    return await answer(request, service_id, lambda service: capabilities(request, service, restful=True))
 
 
 def rest_tile(request: Request, service_id: str, layer: str, style: str, time: str | None, tile_matrix_set: str,

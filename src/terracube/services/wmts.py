@@ -12,6 +12,7 @@ routes are in ``api/service_wmts.py``.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
@@ -66,10 +67,19 @@ def _ows(tag: str) -> str:
     return f"{{{OWS}}}{tag}"
 
 
+# Characters XML 1.0 cannot hold at all, even escaped; ElementTree would write them and break the document.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(value: object) -> str:
+    """``value`` as XML can carry it: a title or an echoed request may hold control characters."""
+    return NOT_XML.sub("\ufffd", str(value))
+
+
 def _add(parent: ET.Element, tag: str, text: object | None = None, **attributes: str) -> ET.Element:
-    element = ET.SubElement(parent, tag, attributes)
+    element = ET.SubElement(parent, tag, {name: xml_text(value) for name, value in attributes.items()})
     if text is not None:
-        element.text = str(text)
+        element.text = xml_text(text)
     return element
 
 
@@ -78,8 +88,12 @@ def _number(value: float) -> str:
 
 
 # --- GetCapabilities ---------------------------------------------------------------------------
-def capabilities(endpoint: Endpoint, layer: Layer) -> bytes:
-    """The ServiceMetadata document (``GetCapabilities``, KVP and RESTful alike)."""
+def capabilities(endpoint: Endpoint, layer: Layer, restful: bool = False) -> bytes:
+    """The ServiceMetadata document: ``GetCapabilities``'s (KVP), or the RESTful one (``restful``).
+
+    They differ in the encoding their operations declare, which is how clients (OWSLib, QGIS) choose
+    between KVP requests and the ResourceURL templates; the contents are the same.
+    """
     root = ET.Element(_wmts("Capabilities"), {"version": VERSION, f"{{{XSI}}}schemaLocation": SCHEMA})
     identification = _add(root, _ows("ServiceIdentification"))
     _add(identification, _ows("Title"), endpoint.title)
@@ -89,7 +103,7 @@ def capabilities(endpoint: Endpoint, layer: Layer) -> bytes:
     _add(identification, _ows("ServiceTypeVersion"), VERSION)
     provider = _add(root, _ows("ServiceProvider"))
     _add(provider, _ows("ProviderName"), "terracube")
-    _operations(_add(root, _ows("OperationsMetadata")), endpoint)
+    _operations(_add(root, _ows("OperationsMetadata")), endpoint, restful)
     contents = _add(root, _wmts("Contents"))
     _layer(_add(contents, _wmts("Layer")), endpoint, layer)
     _tile_matrix_set(_add(contents, _wmts("TileMatrixSet")), layer, endpoint.tile_size)
@@ -98,13 +112,15 @@ def capabilities(endpoint: Endpoint, layer: Layer) -> bytes:
     return ET.tostring(root, encoding="UTF-8", xml_declaration=True)
 
 
-def _operations(metadata: ET.Element, endpoint: Endpoint) -> None:
-    """Both operations over KVP (where OWSLib and QGIS send them) at the service's URL; RESTful by ResourceURL."""
+def _operations(metadata: ET.Element, endpoint: Endpoint, restful: bool) -> None:
+    """Both operations, over KVP at the service's URL, or RESTful (the tiles then by their ResourceURL template)."""
+    urls = {"GetCapabilities": endpoint.capabilities_url, "GetTile": f"{endpoint.kvp}/tile/{VERSION}/"} if restful else {}
     for name in ("GetCapabilities", "GetTile"):
         operation = _add(metadata, _ows("Operation"), name=name)
-        get = _add(_add(_add(operation, _ows("DCP")), _ows("HTTP")), _ows("Get"), **{f"{{{XLINK}}}href": endpoint.kvp + "?"})
+        href = urls.get(name, endpoint.kvp + "?")
+        get = _add(_add(_add(operation, _ows("DCP")), _ows("HTTP")), _ows("Get"), **{f"{{{XLINK}}}href": href})
         values = _add(_add(get, _ows("Constraint"), name="GetEncoding"), _ows("AllowedValues"))
-        _add(values, _ows("Value"), "KVP")
+        _add(values, _ows("Value"), "RESTful" if restful else "KVP")
 
 
 def _layer(element: ET.Element, endpoint: Endpoint, layer: Layer) -> None:
