@@ -170,6 +170,8 @@ async def answer(request: Request, service_id: str, handle) -> Response:
         return await handle(await service_or_404(request, service_id))
     except OWSException as error:
         return error.response()
+    except OpenEOError as error:  # anything else openEO-worded on the way (a configuration stored before a rule changed)
+        return from_openeo(error).response()
 
 
 # --- routes --------------------------------------------------------------------------------------
