@@ -9,7 +9,7 @@ other request on ``request.state.user``, or answers with the openEO error (401
 Public are the routes the openEO API leaves open for discovery (capabilities, collections,
 processes, formats, service types, UDF runtimes, the credentials routes), ``/health``, the
 issuer's own routes, the signed result downloads, whose signature is their credential, and a
-service's map tiles, whose unguessable service id is theirs. A room that adds a public route adds
+service's map tiles and WMTS, whose unguessable service id is theirs. A room that adds a public route adds
 its path here.
 """
 
@@ -27,6 +27,10 @@ PUBLIC_ROUTES = frozenset({
     "/jobs/{job_id}/results/item.json", "/jobs/{job_id}/results/assets/{filename:path}",
     # Map tiles (api/service_tiles.py): the service's unguessable id is their credential.
     "/services/{service_id}/tiles/{z}/{x}/{y}.png", "/services/{service_id}/tiles/{z}/{x}/{y}.jpg",
+    # WMTS (api/service_wmts.py): capabilities and the same tiles, for QGIS; the same credential.
+    "/services/{service_id}/wmts", "/services/{service_id}/wmts/1.0.0/WMTSCapabilities.xml",
+    "/services/{service_id}/wmts/tile/1.0.0/{layer}/{style}/{tile_matrix_set}/{tile_matrix}/{tile_row}/{tile_col}",
+    "/services/{service_id}/wmts/tile/1.0.0/{layer}/{style}/{time}/{tile_matrix_set}/{tile_matrix}/{tile_row}/{tile_col}",
 })
 PUBLIC_PREFIXES = ("/collections/", "/credentials/", ISSUER_PATH + "/")
 

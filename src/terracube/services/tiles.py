@@ -279,7 +279,9 @@ def _at_time(cube, time: str | None):
     try:
         stamp = pd.Timestamp(time)
     except (ValueError, TypeError, OverflowError):
-        raise ServiceConfigInvalid("time", f"'{str(time)[:40]}' is not a date or date-time (RFC 3339)") from None
+        stamp = pd.NaT
+    if pd.isna(stamp):  # pandas reads "NaT" (and "") as no date at all
+        raise ServiceConfigInvalid("time", f"'{str(time)[:40]}' is not a date or date-time (RFC 3339)")
     if stamp.tzinfo is not None:
         stamp = stamp.tz_convert("UTC").tz_localize(None)
     labels = pd.DatetimeIndex(cube["t"].values)
