@@ -39,8 +39,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from load import tree_rss  # noqa: E402 - bench/ is a folder of scripts, not a package
-from tutorial import AOI, free_port, wait_for_health  # noqa: E402
+from tutorial import AOI, free_port, wait_for_health  # noqa: E402 - bench/ is a folder of scripts, not a package
 
 TITILER_VENV = HERE / ".titiler-venv"
 TITILER_REQUIREMENT = "titiler-openeo==0.19.0"  # the version measured; bump it on purpose
@@ -260,6 +259,24 @@ def serve_stac_api(sample: Path) -> None:
 
 
 # --- the measurement -------------------------------------------------------------------------
+def tree_rss(pid: int) -> int:
+    """The resident memory of a process and all its children (a server's workers, its Dask cluster)."""
+    import psutil
+
+    total = 0
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
