@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from pathlib import Path
 
 import requests
@@ -49,6 +50,7 @@ PAN = 2  # tiles the view moves east: half the tiles are new
 CONNECTIONS = 6  # chromium's per-host limit over HTTP/1.1
 DATE = ["2021-07-21", "2021-07-22"]
 PHASES = ("cold", "pan", "cached")
+SERIAL = "cold, one at a time"  # the cold view's tiles requested one after another: a tile's own time, no queue
 
 
 # --- the layers ------------------------------------------------------------------------------
@@ -330,7 +332,7 @@ def measure(quick: bool = False, with_titiler: bool | None = None) -> dict:
 
         threading.Thread(target=sampler, daemon=True).start()
         extent = tuple(json.loads((sample / "SENTINEL2_L2A" / "collection.json").read_text())["extent"]["spatial"]["bbox"][0])
-        runs = {server.name: {phase: {"tiles": [], "data": [], "views": []} for phase in PHASES} for server in servers}
+        runs = {server.name: {phase: {"tiles": [], "data": [], "views": []} for phase in (*PHASES, SERIAL)} for server in servers}
         first_view: dict[str, float] = {}
         pngs: dict[str, dict] = {}
         started = time.perf_counter()
@@ -348,6 +350,16 @@ def measure(quick: bool = False, with_titiler: bool | None = None) -> dict:
                             first_view.setdefault(server.name, view["view"])
                             if repeat == 0 and phase == "cold":
                                 pngs.setdefault(server.name, {}).update({t: png for t, png in view["pngs"].items() if png})
+                if repeat == 0:  # once: the cold tiles one at a time, on a service of their own
+                    template = server.new_service()
+                    with ThreadPoolExecutor(1) as pool:
+                        for zoom in zooms:
+                            tiles = views(zoom)["cold"]
+                            for tile in tiles:
+                                view = fetch_view(pool, sessions, template, [tile])
+                                runs[server.name][SERIAL]["tiles"] += view["tiles"]
+                                runs[server.name][SERIAL]["data"].append(with_data(tile, extent))
+                            runs[server.name][SERIAL]["views"].append(sum(runs[server.name][SERIAL]["tiles"][-len(tiles):]))
                 print(f"tiles: repeat {repeat + 1}/{repeats} of {server.name} done", file=sys.stderr, flush=True)
         seconds = time.perf_counter() - started
     finally:
@@ -418,11 +430,12 @@ def plot(result: dict, path: Path) -> None:
     figure.savefig(path, dpi=100)
 
 
-def results_section(result: dict, number: int) -> list[str]:
-    """The section of RESULTS.md (``bench/run`` writes it; ``--update-results`` splices it in)."""
+def results_section(result: dict, number: int, alone: bool = False) -> list[str]:
+    """The section of RESULTS.md (``bench/run`` writes it; ``--update-results`` splices it in, ``alone``)."""
     load = result["load_average"]
+    measured = f" (measured {date.today().isoformat()}, by `python bench/tiles.py --update-results` alone)" if alone else ""
     lines = [
-        f"## {number}. Map tiles: a browser's view of the NDVI layer, against titiler-openeo",
+        f"## {number}. Map tiles: a browser's view of the NDVI layer, against titiler-openeo{measured}",
         "",
         "`bench/tiles.py`: the NDVI of 2021-07-21 (RdYlGn, -1..1) over the Ahr valley as XYZ tiles; at each zoom the",
         f"{COLUMNS} x {ROWS} tiles of a 1024 x 768 window centred on the tutorial's area, fetched at once over {CONNECTIONS}",
@@ -438,6 +451,11 @@ def results_section(result: dict, number: int) -> list[str]:
         f"Zooms {', '.join(map(str, result['zooms']))}, {result['repeats']} repeats, {result['seconds']:.0f} s in all. "
         f"**Machine load while measured: load average {load['min']:.1f}-{load['max']:.1f} (mean {load['mean']:.1f}) on "
         f"{result['cores']} cores**, shared with other work: the lead re-measures on a quiet machine.",
+        "",
+        f"The row \"{SERIAL}\" asks the first view's tiles one after another on one connection (first repeat, a",
+        "service of its own): a tile's own time, without the queue six connections make; its view column is the",
+        "sum. terracube draws at most as many tiles at once as the machine has cores (`TILE_WORKERS`); titiler-openeo",
+        "draws each request in Starlette's thread pool (40 threads).",
         "",
         "The archive is 12 x 9 km, so some tiles of a view lie outside it (most of the pan at zoom 12): both servers",
         "answer those at once (terracube a transparent PNG, titiler-openeo a 404 `NoDataAvailable`). The goals are",
@@ -468,7 +486,7 @@ def update_results(result: dict, number: int = 6) -> None:
     """Put this section into RESULTS.md in place of an earlier one, before the findings."""
     path = HERE / "RESULTS.md"
     text = path.read_text()
-    section = "\n".join(results_section(result, number)) + "\n"
+    section = "\n".join(results_section(result, number, alone=True)) + "\n"
     start = text.find(f"\n## {number}. ")
     if start >= 0:
         end = text.find("\n## ", start + 1)
