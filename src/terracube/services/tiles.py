@@ -21,6 +21,7 @@ import hashlib
 import math
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Mapping
 
 import numpy as np
@@ -216,7 +217,9 @@ def _prepared(env: ProcessEnv, service: Service, udps: UdpLookup | None) -> _Pre
 
 
 # --- the tile grid ---------------------------------------------------------------------------
+@lru_cache(maxsize=1)
 def _tile_matrix_set():
+    """WebMercatorQuad, made once: ``morecantile.tms.get`` deep-copies the set on every call (a few ms a tile)."""
     import morecantile
 
     return morecantile.tms.get("WebMercatorQuad")
