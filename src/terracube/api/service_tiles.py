@@ -133,12 +133,16 @@ async def enabled_service(request: Request, service_id: str) -> Service | None:
 
 
 async def tile_response(request: Request, service: Service, address: tuple[int, int, int], options: Mapping[str, str], time: str | None) -> Response:
-    """A tile drawn (in a worker slot) or read from the cache, with its ETag; 304 when the client has it.
+    """A tile read from the cache, or drawn in a worker slot, with its ETag; 304 when the client has it.
 
     Shared by the XYZ route below and WMTS's GetTile (api/service_wmts.py): the same tiles.
     """
-    async with tile_slots(request.app):
-        drawn = await run_in_threadpool(draw, request.app, service_store(request.app), service, address, options, time)
+    z, x, y = address
+    # A cached tile is answered at once: it never waits for a drawing slot behind the tiles being drawn.
+    drawn = await run_in_threadpool(tiles.cached_tile, app_settings(request.app), service, z, x, y, options=options, time=time)
+    if drawn is None:
+        async with tile_slots(request.app):
+            drawn = await run_in_threadpool(draw, request.app, service_store(request.app), service, address, options, time)
     headers = {"ETag": etag_of(drawn), "Cache-Control": CACHE_CONTROL}
     if not_modified(request.headers.get("if-none-match"), headers["ETag"]):
         return Response(status_code=304, headers=headers)

@@ -27,7 +27,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from terracube.errors import NoDataAvailable, ProcessGraphInvalid
+from terracube.errors import NoDataAvailable, OpenEOError, ProcessGraphInvalid
 from terracube.execute import lazy_planned, plan_process
 from terracube.formats.image import MEDIA_TYPES, blank, encode, to_rgba
 from terracube.graph.model import contains_reference
@@ -38,7 +38,7 @@ from terracube.services.errors import ServiceConfigInvalid, TileOutOfRange
 from terracube.services.model import Service
 from terracube.services.render import CONFIGURATION, TILE_OPTIONS, Rendering, ServiceConfig, check_bands, parse_configuration, restyle
 
-__all__ = ["Tile", "Layer", "service_types_document", "check_service", "render_tile", "describe_layer", "TILE_OPTIONS"]
+__all__ = ["Tile", "Layer", "service_types_document", "check_service", "render_tile", "cached_tile", "describe_layer", "TILE_OPTIONS"]
 
 WORLD = 2 * math.pi * 6378137.0  # the width of EPSG:3857's world, in its metres
 MAX_LATITUDE = 85.0511287798066
@@ -394,14 +394,37 @@ def render_tile(
     udps: UdpLookup | None = None,
 ) -> Tile:
     """Tile ``z/x/y`` of ``service`` (``options``: the request's rendering query parameters, ``TILE_OPTIONS``)."""
+    key, rendering = _cache_key(service, z, x, y, options, time)
+    content = tile_cache(env.settings).get_or_compute(key, lambda: _draw(env, service, z, x, y, rendering, time, udps))
+    return _tile(content, rendering)
+
+
+def cached_tile(settings, service: Service, z: int, x: int, y: int, *, options: Mapping[str, str] = {},  # noqa: B006 - read only
+                time: str | None = None) -> Tile | None:
+    """Tile ``z/x/y`` if the cache holds it, else None (also for a request ``render_tile`` would refuse).
+
+    Nothing is drawn, so the HTTP side answers a map's cached tiles at once instead of queueing
+    them behind the tiles being drawn.
+    """
+    try:
+        key, rendering = _cache_key(service, z, x, y, options, time)
+    except OpenEOError:
+        return None  # render_tile gives the error, and the service's logs get it
+    content = tile_cache(settings).get(key)
+    return None if content is None else _tile(content, rendering)
+
+
+def _cache_key(service: Service, z: int, x: int, y: int, options: Mapping[str, str], time: str | None) -> tuple[tuple, Rendering]:
     if not (isinstance(z, int) and 0 <= z <= 30 and 0 <= x < 2**z and 0 <= y < 2**z):
         raise TileOutOfRange(f"There is no tile {z}/{x}/{y}: zoom levels go from 0 to 30, and x and y from 0 to 2^zoom - 1.")
     config = _config(service)
     rendering = restyle(config.rendering, options) if options else config.rendering
     if time is not None and not isinstance(time, str):
         raise ServiceConfigInvalid("time", "it must be a date string")
-    key = (service.id, service.version, z, x, y, config.tile_size, rendering.key(), time)
-    content = tile_cache(env.settings).get_or_compute(key, lambda: _draw(env, service, z, x, y, rendering, time, udps))
+    return (service.id, service.version, z, x, y, config.tile_size, rendering.key(), time), rendering
+
+
+def _tile(content: bytes, rendering: Rendering) -> Tile:
     return Tile(content, MEDIA_TYPES[rendering.format], hashlib.blake2b(content, digest_size=16).hexdigest())
 
 
