@@ -16,7 +16,8 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from terracube.services.tiles import MAX_LATITUDE, Layer
+from terracube.services.grid import MAX_LATITUDE
+from terracube.services.tiles import Layer
 
 WMTS = "http://www.opengis.net/wmts/1.0"
 OWS = "http://www.opengis.net/ows/1.1"
