@@ -123,7 +123,9 @@ class SyncPool:
         self, request: Request, user_id: str, work: Callable[..., Any], *args: Any,
         abandoned: Callable[[Any], None] | None = None, capped: bool = True,
     ) -> Any:
-        """``work(*args)`` on a worker of the pool, within the limits; ``abandoned(result)`` cleans
+        """``work(*args, cancellation=...)`` on a worker of the pool, within the limits: ``work``
+        (``execute_sync``) hands the run's ``Cancellation`` to its dask computations, so that it
+        stops when the request is given up. ``abandoned(result)`` cleans
         up after a run that finished after its request was given up (timed out, client gone).
         ``capped=False`` lifts the per-user cap: the one local user of laptop mode shares with nobody."""
         self._admit(user_id, capped)
