@@ -109,6 +109,22 @@ def test_computations_outside_a_synchronous_run_are_not_checked():
         dask.compute(*sleeping_tasks(4, 0, ran), **sync_compute(cancelled))
 
 
+def test_a_synchronous_run_computes_on_as_many_threads_as_it_is_given():
+    threads: set[int] = set()
+
+    def note(index: int) -> int:
+        threads.add(threading.get_ident())
+        time.sleep(0.02)
+        return index
+
+    tasks = [dask.delayed(note)(index) for index in range(12)]
+    assert dask.compute(*tasks, **sync_compute(threads=1)) == tuple(range(12))
+    assert len(threads) == 1
+    threads.clear()
+    dask.compute(*tasks, **sync_compute(threads=3))
+    assert 1 < len(threads) <= 3
+
+
 def test_two_synchronous_runs_one_cancelled_the_other_writes_its_file(data_dir):
     settings = Settings(data_dir=data_dir, chunk_size=64)
     env = request_env(settings, Catalog(settings), user_id=None)

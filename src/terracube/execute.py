@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from dask.system import CPU_COUNT
 from rasterio.errors import RasterioIOError
 
 from terracube.auth.user import LOCAL_USER
@@ -130,7 +131,8 @@ def execute_sync(
     """
     settings = env.settings
     env = dataclasses.replace(
-        env, max_pixels=settings.sync_max_pixels, max_values=settings.sync_max_values, compute=sync_compute(cancellation)
+        env, max_pixels=settings.sync_max_pixels, max_values=settings.sync_max_values,
+        compute=sync_compute(cancellation, settings.sync_threads or CPU_COUNT),
     )
     directory = Path(tempfile.mkdtemp(prefix="terracube-sync-"))
     try:
@@ -174,8 +176,9 @@ class Cancellation:
 def sync_compute(cancellation: Cancellation | None = None, threads: int | None = None) -> dict[str, Any]:
     """How a synchronous run computes its pixels: ``dask.compute``'s keyword arguments.
 
-    Dask's threaded scheduler in this process, with the run's ``Cancellation`` checked before
-    each task. The check is passed to each computation (``ProcessEnv.compute``) rather than
+    Dask's threaded scheduler in this process, on ``threads`` threads (``sync_threads``; None:
+    dask's default, which is the cores plus four in a thread other than the main one), with the
+    run's ``Cancellation`` checked before each task. The check is passed to each computation (``ProcessEnv.compute``) rather than
     registered: dask's registered callbacks (``dask.callbacks.Callback.active``) are one set for
     the whole process, which dask empties while a computation runs, so two runs in two threads
     would miss each other's checks, or stop each other. Callbacks given to the computation are
