@@ -26,7 +26,7 @@ from terracube.data.item_query import DEFAULT_LIMIT, MAX_LIMIT, SUPPORTED, item_
 from terracube.data.items import get_item, is_local, local_asset, quicklook_paths, quicklook_values, search_items
 from terracube.errors import BadRequest, FileNotFound
 
-router = APIRouter(tags=["collections"])
+router = APIRouter()  # tagged "collections" by the collections router that includes it
 
 GEOJSON = "application/geo+json"
 OWN_LINKS = ("self", "root", "parent", "collection", "items", "next", "prev")

@@ -24,7 +24,7 @@ import numpy as np
 import pystac
 
 from terracube.data.catalog import CollectionSource, item_interval
-from terracube.data.item_query import ItemQuery, satisfies
+from terracube.data.item_query import MAX_LIMIT, ItemQuery, satisfies
 from terracube.data.network import failure
 from terracube.data.properties import cql2_filter, stac_query
 from terracube.errors import BadRequest, FileNotFound, OpenEOError
@@ -62,7 +62,7 @@ def search_items(source: CollectionSource, query: ItemQuery, token: str | None =
     """One page of the collection's items matching ``query``, from where ``token`` left off."""
     state = decode_token(token)
     if source.is_api:
-        return _api_page(source, query, state.get("page") or {})
+        return _api_page(source, query, state)
     return _static_page(source, query, int(state.get("offset", 0)))
 
 
@@ -203,23 +203,40 @@ def _api_search(source: CollectionSource, query: ItemQuery | None, **fields):
     return client, search
 
 
-def _api_page(source: CollectionSource, query: ItemQuery, paging: dict) -> ItemPage:
+def _api_page(source: CollectionSource, query: ItemQuery, state: dict) -> ItemPage:
+    """Our page from as many of the archive's pages as ``limit`` needs.
+
+    ``state`` is where the last page stopped: the archive's paging parameters of the page it was
+    on (``page``) and how many of that page's items it had already given (``skip``), since an
+    archive may answer more items than asked (some ignore ``limit``) and a page can end mid-way.
+    """
     client, search = _api_search(source, query)
     url, method, parameters = search.url, search.method, search.get_parameters()
     features: list[dict] = []
     matched = None
+    current, skip = dict(state.get("page") or {}), int(state.get("skip", 0))
+    following: dict | None = None
     try:
         for _ in range(MAX_UPSTREAM_PAGES):
             wanted = query.limit - len(features)
             # The archive's paging parameters, from its own next link: only values, never a URL.
-            page = client._stac_io.read_json(url, method=method, parameters={**parameters, **paging, "limit": wanted})  # type: ignore[union-attr]
+            page = client._stac_io.read_json(url, method=method, parameters={**parameters, **current, "limit": skip + wanted})  # type: ignore[union-attr]
             if not isinstance(page, dict) or not isinstance(page.get("features"), list):
                 raise ValueError("the answer is not a FeatureCollection")
             if matched is None:
                 matched = page.get("numberMatched", (page.get("context") or {}).get("matched"))
-            features += [f for f in page["features"] if isinstance(f, dict) and satisfies(f.get("properties") or {}, query.conditions)]
+            given = [f for f in page["features"] if isinstance(f, dict)][skip:]
+            taken = given[:wanted]
+            features += [f for f in taken if satisfies(f.get("properties") or {}, query.conditions)]
+            if len(taken) < len(given):  # stopped inside this page: the next of ours starts here
+                following = {"page": current, "skip": skip + len(taken)}
+                break
             paging = _next_paging(page)
-            if paging is None or len(features) >= query.limit or not page["features"]:
+            if paging is None or not given:
+                following = None
+                break
+            current, skip, following = paging, 0, {"page": paging}
+            if len(features) >= query.limit:
                 break
     except OpenEOError:
         raise
@@ -227,8 +244,9 @@ def _api_page(source: CollectionSource, query: ItemQuery, paging: dict) -> ItemP
         raise failure(error, url, f"Searching the items of '{source.id}' in the STAC API") from None
     for feature in features:
         feature["collection"] = source.id
-    log.info("items of %s: %d from %s %s", source.id, len(features), url, paging or "")
-    return ItemPage(features, matched if isinstance(matched, int) else None, encode_token({"page": paging}) if paging else None)
+    log.info("items of %s: %d from %s", source.id, len(features), url)
+    return ItemPage(features, matched if isinstance(matched, int) and not isinstance(matched, bool) else None,
+                    encode_token(following) if following else None)
 
 
 def _next_paging(page: dict) -> dict | None:
@@ -273,9 +291,12 @@ def decode_token(token: str | None) -> dict:
         state = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except (ValueError, binascii.Error):
         raise bad from None
-    offset = state.get("offset", 0) if isinstance(state, dict) else None
-    page = state.get("page", {}) if isinstance(state, dict) else None
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0 or not isinstance(page, dict):
+    if not isinstance(state, dict):
+        raise bad
+    offset, skip, page = state.get("offset", 0), state.get("skip", 0), state.get("page", {})
+    if not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n for n in (offset, skip)) or skip > 10 * MAX_LIMIT:
+        raise bad
+    if not isinstance(page, dict):
         raise bad
     if any(k in SEARCH_KEYS or not isinstance(v, (str, int, float)) for k, v in page.items()):
         raise bad
