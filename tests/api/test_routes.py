@@ -76,7 +76,7 @@ def executed(monkeypatch):
     calls: list[dict] = []
     answer: dict = {"value": SyncResult("application/json", content=b"42", filename="result.json")}
 
-    def fake_execute_sync(process, env, udps=None):
+    def fake_execute_sync(process, env, udps=None, *, cancellation=None):
         with pytest.raises(RuntimeError):
             asyncio.get_running_loop()  # in a worker thread, never on the event loop
         calls.append({"process": process, "settings": env.settings, "catalog": env.catalog, "files_dir": env.files_dir})
