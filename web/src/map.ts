@@ -1,5 +1,6 @@
 // The map: MapLibre on a plain background (no request leaves the server), the collection's extent and
-// the scenes' footprints as GeoJSON, and one raster layer at a time: a map service's tiles.
+// the scenes' footprints as GeoJSON, and one raster layer at a time: a map service's tiles. Footprints
+// are outlines only: a fill, stacked over the many scenes of one tile, would tint the layer below.
 import maplibregl, { type GeoJSONSource, type RasterTileSource, type StyleSpecification } from "maplibre-gl";
 import "maplibre-gl/dist/maplibre-gl.css";
 import type { FeatureCollection } from "geojson";
@@ -25,10 +26,6 @@ function baseStyle(basemap: string | null): StyleSpecification {
   }
   style.layers.push(
     { id: "extent", type: "line", source: "extent", paint: { "line-color": "#4a4a4a", "line-width": 1.5, "line-dasharray": [3, 2] } },
-    {
-      id: "scenes-fill", type: "fill", source: "scenes",
-      paint: { "fill-color": "#2f6fb0", "fill-opacity": ["case", ["boolean", ["feature-state", "selected"], false], 0.12, 0.03] },
-    },
     {
       id: "scenes-line", type: "line", source: "scenes",
       paint: {
