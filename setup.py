@@ -7,6 +7,7 @@ says when, and what happens without npm: the install still succeeds; docs/browse
 """
 
 import importlib.util
+import sys
 from pathlib import Path
 
 from setuptools import Command, setup
@@ -19,6 +20,7 @@ def _browser_build():
     """src/terracube/browser_build.py, loaded by path: terracube's dependencies are not in pip's build environment."""
     spec = importlib.util.spec_from_file_location("terracube_browser_build", HERE / "src" / "terracube" / "browser_build.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

@@ -97,6 +97,7 @@ def test_search_then_the_ndvi_of_a_scene_on_the_map(server, tmp_path):
         tiles = page.evaluate("window.terracube.layers.status.tiles")
         assert "colormap=RdYlGn" in tiles and "range=-1%2C1" in tiles
         shot = screenshot(page.locator("#map"), tmp_path, "ndvi.png")
+        page.evaluate("document.querySelector('.panel').scrollTop = 0")  # the panel as a person first sees it
         screenshot(page, tmp_path, "browser.png")
 
         # The colours are RdYlGn and stand for the NDVI of that day: sampled against /result.
@@ -111,8 +112,7 @@ def test_search_then_the_ndvi_of_a_scene_on_the_map(server, tmp_path):
                             temporal_extent=[NDVI_DAY, "2021-07-22"], bands=["B04", "B08"]).ndvi(nir="B08", red="B04").download(truth_file)
         with rasterio.open(truth_file) as tif:
             xs, ys = Transformer.from_crs("EPSG:4326", tif.crs, always_xy=True).transform(*np.array(lonlat).T)
-            truth = np.array([value[0] for value in tif.sample(zip(xs, ys), masked=True)], dtype=float)
-            truth[truth == tif.nodata] = np.nan
+            truth = np.array([np.ma.filled(value.astype(float), np.nan)[0] for value in tif.sample(zip(xs, ys), masked=True)])
         picture = np.asarray(Image.open(shot).convert("RGB"))
         rgb = np.array([picture[int(y), int(x)] for x, y in points])[None]
         shown, distance = value_of_colour(rgb, RDYLGN["colormap"], RDYLGN["range"])
