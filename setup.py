@@ -37,7 +37,8 @@ class BuildBrowser(Command):
         pass
 
     def run(self) -> None:
-        _browser_build().build_on_install(web=HERE / "web", say=lambda message: self.announce(message, level=3))
+        # On standard error: pip shows it with -v (and always when the install fails).
+        _browser_build().build_on_install(web=HERE / "web", say=lambda message: print(message, file=sys.stderr))
 
     # Its output lies in the source tree as package data: build_py installs it, nothing to map here.
     def get_outputs(self) -> list:
