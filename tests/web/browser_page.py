@@ -79,10 +79,11 @@ def wait_for_tiles(page, timeout: float = 240) -> None:
         return !!m.getSource('layer') && m.isSourceLoaded('layer') && m.areTilesLoaded() && !m.isMoving(); }""", timeout, "the layer's tiles")
 
 
-def screenshot(page_or_locator, tmp_path: Path, name: str, **options) -> Path:
+def screenshot(page_or_locator, tmp_path: Path, name: str, docs: bool = True, **options) -> Path:
+    """A screenshot in the test's folder; also in docs/browser/ if ``docs`` and ``TERRACUBE_UPDATE_DOCS=1``."""
     path = tmp_path / name
     page_or_locator.screenshot(path=str(path), **options)
-    if os.environ.get("TERRACUBE_UPDATE_DOCS") == "1":
+    if docs and os.environ.get("TERRACUBE_UPDATE_DOCS") == "1":
         DOCS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, DOCS / name)
     return path

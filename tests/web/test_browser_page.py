@@ -62,7 +62,7 @@ def test_opening_the_server_shows_the_map_with_the_collections_extent(server, tm
         assert drawn["width"] >= 800 and drawn["height"] >= 700 and drawn["extent"] > 0, drawn
         assert drawn["zoom"] > 10, "the view goes to the collection's extent"
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-        screenshot(page, tmp_path, "start.png")
+        screenshot(page, tmp_path, "start.png", docs=False)
         assert outside == [] and page.problems == []
 
 
@@ -96,7 +96,7 @@ def test_search_then_the_ndvi_of_a_scene_on_the_map(server, tmp_path):
         assert len(services) == 1
         tiles = page.evaluate("window.terracube.layers.status.tiles")
         assert "colormap=RdYlGn" in tiles and "range=-1%2C1" in tiles
-        shot = screenshot(page.locator("#map"), tmp_path, "ndvi.png")
+        shot = screenshot(page.locator("#map"), tmp_path, "ndvi.png", docs=False)
         page.evaluate("document.querySelector('.panel').scrollTop = 0")  # the panel as a person first sees it
         screenshot(page, tmp_path, "browser.png")
 
