@@ -116,7 +116,9 @@ def measure(quick: bool = False, work: str = "ndvi", seconds: float | None = Non
         for name, password in PASSWORDS.items():
             token = requests.get(url + "/credentials/basic", auth=(name, password), timeout=30).json()["access_token"]
             headers[name] = {"Authorization": f"Bearer basic//{token}"}
-        job = requests.post(url + "/jobs", json=graph, headers=headers["alice"], timeout=30).headers["OpenEO-Identifier"]
+        created = requests.post(url + "/jobs", json=graph, headers=headers["alice"], timeout=30)
+        assert created.status_code == 201, created.text
+        job = created.headers["OpenEO-Identifier"]
         paths = {"/health": "/health", "/collections": "/collections", "/jobs": "/jobs", "job status": f"/jobs/{job}"}
 
         def client(name: str) -> None:
@@ -168,6 +170,8 @@ def measure(quick: bool = False, work: str = "ndvi", seconds: float | None = Non
         "light_ms": {route: {"n": len(v), "p50": statistics.median(v) * 1000, "p95": percentile(v, 0.95) * 1000, "max": max(v) * 1000}
                      for route, v in latencies.items() if v},
         "peak_rss": peak[0], "sigterm_seconds": shutdown,
+        # Settings of the pool taken from the environment, when a run compares them (TERRACUBE_SYNC_THREADS=1 ...).
+        "pool_settings": {key: value for key, value in os.environ.items() if key.startswith("TERRACUBE_SYNC_")},
     }
 
 
@@ -177,7 +181,9 @@ def results_section(runs: list[dict], number: int) -> list[str]:
         f"## {number}. Under load: the light routes while synchronous processing is full",
         "",
         "`bench/load.py`: `terracube serve` in accounts mode with the default pool (2 workers, 8 waiting,",
-        "3 per user); alice runs 8 clients and bob 2, each POSTing a slow `/result` again as soon as it is",
+        "3 per user, a run on as many dask threads as cores, the pool's threads at nice +10, a 1 ms GIL",
+        "switch interval); alice runs",
+        "8 clients and bob 2, each POSTing a slow `/result` again as soon as it is",
         "answered (refused: again after `Retry-After`, at most 1 s); one more client asks the light routes",
         "in turns. `ndvi`: the tutorial's NDVI mean over the whole sample area (CPU-bound); `sleep`: a UDF",
         "that sleeps per chunk (the pool full, the cores idle). Before the pool (issue 16), 45 slow",

@@ -11,7 +11,8 @@ its processes the same things: the catalog, the settings and the user's files. `
 adds the synchronous pixel limit and measures the run (``terracube.usage``: CPU, memory, wall time;
 the loads count the pixels they read into ``ProcessEnv.usage``). ``cancellable`` runs it so that a
 ``Cancellation`` (the time limit, a client gone, shutdown: ``api/sync_pool.py``) stops it at its
-next dask task.
+next dask task: every computation of the run gets the check with its ``dask.compute`` arguments
+(``ProcessEnv.compute``, ``sync_compute``).
 """
 
 from __future__ import annotations
@@ -20,15 +21,12 @@ import dataclasses
 import logging
 import shutil
 import tempfile
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import dask.local
-from dask.callbacks import Callback
+from dask.system import CPU_COUNT
 from rasterio.errors import RasterioIOError
 
 from terracube.auth.user import LOCAL_USER
@@ -117,7 +115,7 @@ def execute(process: Any, env: ProcessEnv, directory: Path, udps: UdpLookup | No
     try:
         for result in results:
             fmt = output_format(result.format, internal=True)
-            for path in write_result(result.data, fmt.name, result.options, directory):
+            for path in write_result(result.data, fmt.name, result.options, directory, compute=env.compute):
                 execution.files.append((path, fmt.media_type))
     except RasterioIOError as error:
         # Pixels are read here, lazily: an archive that fails now is the user's answer, not a bug.
@@ -137,12 +135,19 @@ class SyncResult:
     usage: Usage | None = None
 
 
-def execute_sync(process: Any, env: ProcessEnv, udps: UdpLookup | None = None) -> SyncResult:
+def execute_sync(
+    process: Any, env: ProcessEnv, udps: UdpLookup | None = None, *, cancellation: Cancellation | None = None
+) -> SyncResult:
     """Run a graph for ``POST /result``: one file back, under the synchronous size limit.
 
-    The file is in a temporary directory that ``cleanup`` removes once it has been sent.
+    ``cancellation`` (``cancellable``) stops its computations at their next dask task. The file is
+    in a temporary directory that ``cleanup`` removes once it has been sent.
     """
-    env = dataclasses.replace(env, max_pixels=env.settings.sync_max_pixels, max_values=env.settings.sync_max_values)
+    settings = env.settings
+    env = dataclasses.replace(
+        env, max_pixels=settings.sync_max_pixels, max_values=settings.sync_max_values,
+        compute=sync_compute(cancellation, settings.sync_threads or CPU_COUNT),
+    )
     directory = Path(tempfile.mkdtemp(prefix="terracube-sync-"))
     try:
         # Measured into env.usage, which the caller's environment shares: it sees a failed run's usage too.
@@ -182,47 +187,36 @@ class Cancellation:
             raise Cancelled(f"The processing was stopped: {self.reason}.")
 
 
-_current = threading.local()
-_local_callbacks = dask.local.local_callbacks
+def sync_compute(cancellation: Cancellation | None = None, threads: int | None = None) -> dict[str, Any]:
+    """How a synchronous run computes its pixels: ``dask.compute``'s keyword arguments.
 
-
-@contextmanager
-def _callbacks_with_cancellation(callbacks=None):
-    """Dask's local schedulers (threads, synchronous) call this for their callbacks; in a thread
-    that runs a ``cancellable`` computation, the run's check is added before each task.
-
-    Why not a registered ``dask.callbacks.Callback``: dask takes the registered ones away from the
-    process-wide set while a computation runs (``local_callbacks``), so two synchronous runs in two
-    threads at once would miss each other's, and could lose the registration for good. Here the
-    check is per thread and the global set is left alone.
+    Dask's threaded scheduler in this process, on ``threads`` threads (``sync_threads``; None:
+    dask's default, which is the cores plus four in a thread other than the main one), with the
+    run's ``Cancellation`` checked before each task. The check is passed to each computation (``ProcessEnv.compute``) rather than
+    registered: dask's registered callbacks (``dask.callbacks.Callback.active``) are one set for
+    the whole process, which dask empties while a computation runs, so two runs in two threads
+    would miss each other's checks, or stop each other. Callbacks given to the computation are
+    its own and leave that set alone.
     """
-    cancellation = getattr(_current, "cancellation", None)
-    if cancellation is None or callbacks is not None:
-        with _local_callbacks(callbacks) as found:
-            yield found
-        return
-    _current.cancellation = None  # nested computations in this thread: the outer one checks
-    try:
-        check = Callback(pretask=lambda key, dsk, state: cancellation.check())
-        yield (*Callback.active, check._callback)
-    finally:
-        _current.cancellation = cancellation
-
-
-dask.local.local_callbacks = _callbacks_with_cancellation
+    options: dict[str, Any] = {"scheduler": "threads"}
+    if threads:
+        options["num_workers"] = threads
+    if cancellation is not None:
+        # dask's callback tuple: (start, start_state, pretask, posttask, finish); pretask runs in
+        # the thread that computes, before each task is handed to dask's threads.
+        options["callbacks"] = [(None, None, lambda key, dsk, state: cancellation.check(), None, None)]
+    return options
 
 
 def cancellable(cancellation: Cancellation, work: Callable[..., Any], *args: Any) -> Any:
-    """Run ``work(*args)`` in this thread, stopping at its next dask task once ``cancellation`` is set."""
-    _current.cancellation = cancellation
+    """Run ``work(*args, cancellation=cancellation)`` (``execute_sync``): it stops at its next dask
+    task once ``cancellation`` is set."""
     try:
         cancellation.check()
-        result = work(*args)
+        result = work(*args, cancellation=cancellation)
         if cancellation.reason:
             log.info("a cancelled synchronous run finished anyway (%s)", cancellation.reason)
         return result
     except Cancelled:
         log.info("synchronous processing stopped: %s", cancellation.reason)
         raise
-    finally:
-        _current.cancellation = None

@@ -37,6 +37,14 @@ class Settings(BaseSettings):
     sync_queue: int = Field(default=8, ge=0)
     sync_queue_per_user: int = Field(default=3, ge=1)
     sync_timeout: float = Field(default=300.0, gt=0)
+    # Dask threads one synchronous run computes on (0: as many as the machine has cores), and the
+    # nice value of the pool's threads and of every thread they start (Linux: a thread's own
+    # priority), so the light routes' event loop gets a core before synchronous work does.
+    sync_threads: int = Field(default=0, ge=0)
+    sync_nice: int = Field(default=10, ge=0, le=19)
+    # Seconds a thread may hold the GIL while another waits (sys.setswitchinterval, Python's default
+    # 0.005), set while the server runs: the light routes' event loop waits less behind Python work.
+    sync_switch_interval: float = Field(default=0.001, gt=0, le=0.1)
     # Values one cube or array of a synchronous request may hold, checked on its shape before it
     # is computed (resample_spatial's output grid, array_create's repeat, ...): docs/processes.md#limits.
     sync_max_values: int = Field(default=100_000_000, ge=1)

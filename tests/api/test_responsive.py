@@ -185,6 +185,46 @@ def test_light_routes_fast_and_the_queue_bounded_while_the_pool_is_full(busy_ser
     serve.wait_for_log("synchronous processing stopped: time limit")
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="a nice value per thread is Linux's")
+def test_synchronous_work_runs_below_the_servers_priority():
+    # The event loop keeps the server's priority; the pool's threads, and the threads they start
+    # (dask's, GDAL's), are nicer, so the light routes get a core first.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from terracube.api.sync_pool import SyncPool
+
+    def nice_values() -> tuple[int, int]:
+        def own() -> int:
+            return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+        with ThreadPoolExecutor(1) as started_here:
+            return own(), started_here.submit(own).result()
+
+    server = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    pool = SyncPool(workers=1, queue=0, per_user=1, timeout=5, nice=5)
+    try:
+        assert pool.executor.submit(nice_values).result(30) == (min(19, server + 5),) * 2
+    finally:
+        pool.close()
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == server
+
+
+def test_while_the_server_runs_a_thread_hands_the_gil_over_sooner(data_dir, tmp_path):
+    # Python work of a synchronous run (building its dask graph) holds the GIL at most this long
+    # while the event loop waits for it; the interpreter's default comes back when the app stops.
+    from fastapi.testclient import TestClient
+
+    from terracube.api.app import create_app
+
+    before = sys.getswitchinterval()
+    settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{tmp_path / 'jobs.db'}", results_root=str(tmp_path / "results"),
+                        files_root=tmp_path / "files", sync_switch_interval=0.002)
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
+        assert sys.getswitchinterval() == pytest.approx(0.002)
+        assert client.get("/health").status_code == 200
+    assert sys.getswitchinterval() == before
+
+
 def test_a_client_that_disconnects_cancels_its_work(busy_server):
     serve, headers = busy_server
     quick = {"process": {"process_graph": {"add": {"process_id": "add", "arguments": {"x": 1, "y": 2}, "result": True}}}}

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from terracube.errors import OpenEOError
-from terracube.services import tiles
+from terracube.services import grid, tiles
 from terracube.services.tiles import check_service, describe_layer, render_tile, service_types_document
 from tests.services.tiles_fixtures import (  # noqa: F401  (fixtures)
     bands_graph,
@@ -105,7 +105,7 @@ def test_an_unknown_option_is_unsupported(env):
 def test_a_tile_outside_the_data_is_transparent_and_nothing_is_evaluated(env, monkeypatch):
     evaluations = []
     monkeypatch.setattr(tiles, "lazy_planned", lambda *args: evaluations.append(args))
-    sahara = tiles._tile_matrix_set().tile(5.0, 25.0, 13)
+    sahara = grid.tile_matrix_set().tile(5.0, 25.0, 13)
     rgba = picture(render_tile(env, service(ndvi_graph()), 13, sahara.x, sahara.y).content)
     assert rgba.shape == (256, 256, 4) and (rgba[..., 3] == 0).all()
     assert evaluations == []
@@ -119,11 +119,11 @@ def test_zoom_levels_over_the_budget_are_refused_and_the_layer_says_so(env, tile
     west, south, east, north = description.bbox_wgs84
     assert 6.9 < west < 7.0 and 7.1 < east < 7.2 and 50.4 < south < 50.5 and 50.5 < north < 50.6
     assert description.times == ["2021-07-21"]
-    centre = tiles._tile_matrix_set().tile(7.08, 50.53, 9)
+    centre = grid.tile_matrix_set().tile(7.08, 50.53, 9)
     with pytest.raises(OpenEOError) as raised:
         render_tile(env, layer, 9, centre.x, centre.y)
     assert raised.value.status == 400 and "tile_max_source_pixels" in raised.value.message and "level 10" in raised.value.message
-    centre = tiles._tile_matrix_set().tile(7.08, 50.53, 10)
+    centre = grid.tile_matrix_set().tile(7.08, 50.53, 10)
     assert picture(render_tile(env, layer, 10, centre.x, centre.y).content)[..., 3].any()
     # A smaller budget raises the lowest zoom level: a quarter of the pixels, one level up.
     smaller = env.__class__(**{**env.__dict__, "settings": tile_settings.model_copy(update={"tile_max_source_pixels": 2048 * 2048})})
@@ -145,7 +145,7 @@ def test_the_tile_is_a_process_parameter(env):
     with_parameter = ndvi_graph(spatial_extent={"from_parameter": "spatial_extent"})
     assert render_tile(env, service(with_parameter), *EDGE).content == render_tile(env, service(ndvi_graph()), *EDGE).content
     # A load smaller than the tile fills only its part of it.
-    (west, south, east, north) = tiles._tile_bounds(*INSIDE)[1]
+    (west, south, east, north) = grid.tile_bounds(*INSIDE)[1]
     half = ndvi_graph(spatial_extent={"west": west, "south": south, "east": (west + east) / 2, "north": north})
     rgba = picture(render_tile(env, service(half), *INSIDE).content)
     assert (rgba[:, :120, 3] == 255).all() and (rgba[:, 136:, 3] == 0).all()

@@ -14,7 +14,7 @@ from PIL import Image
 from pyproj import Transformer
 
 from terracube.execute import request_env
-from terracube.services import tiles
+from terracube.services import grid, tiles
 from terracube.services.model import Service
 from terracube.settings import Settings
 
@@ -76,7 +76,7 @@ def scene_file(data_dir: Path, day: str, band: str) -> Path:
 
 def tile_pixel_centres(z: int, x: int, y: int, size: int = 256):
     """The EPSG:3857 centres of a tile's pixels, as (xs, ys) along columns and rows."""
-    (west, south, east, north), _ = tiles._tile_bounds(z, x, y)
+    (west, south, east, north), _ = grid.tile_bounds(z, x, y)
     step = (east - west) / size
     return west + (np.arange(size) + 0.5) * step, north - (np.arange(size) + 0.5) * step
 

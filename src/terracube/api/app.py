@@ -13,7 +13,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from terracube import __version__
-from terracube.api import auth, browser, capabilities, collections, files, jobs, process_graphs, processes, processing, services
+from terracube.api import auth, browser, capabilities, collections, files, jobs, process_graphs, processes, processing, service_wmts, services
 from terracube.api.errors import install_error_handlers
 from terracube.api.guard import JsonBodies, WebGuard
 from terracube.api.headers import SecurityHeaders
@@ -24,7 +24,7 @@ from terracube.settings import Settings, get_settings
 
 # The headers a browser client (the openEO Web Editor, the JS client) must be able to read.
 EXPOSED_HEADERS = ["Location", "OpenEO-Identifier", "OpenEO-Costs", "Link", "Content-Disposition", "Content-Range", "Accept-Ranges"]
-ROUTERS = (capabilities, auth, processes, collections, processing, process_graphs, files, services)
+ROUTERS = (capabilities, auth, processes, collections, processing, process_graphs, files, services, service_wmts)
 
 
 class OpenEOCORSMiddleware(CORSMiddleware):

@@ -15,6 +15,21 @@ router = APIRouter()
 
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
+# What the server implements, the same at /conformance and in GET /'s conformsTo (the API asks for
+# both to be equal; STAC clients such as pystac-client read the landing page's). STAC API - Features
+# and OGC API - Features core/GeoJSON: GET /collections/{id}/items (bbox, datetime, limit, paging)
+# and /items/{item_id} (api/items.py). Not item-search: there is no cross-collection /search; not the
+# filter extension's classes either: the items' filter takes comparisons on eo:cloud_cover only.
+CONFORMS_TO = (
+    f"https://api.openeo.org/{API_VERSION}",
+    "https://api.stacspec.org/v1.0.0/core",
+    "https://api.stacspec.org/v1.0.0/collections",
+    "https://api.stacspec.org/v1.0.0/ogcapi-features",
+    "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/collections",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+)
 
 
 def endpoints(app) -> list[dict]:
@@ -44,6 +59,7 @@ def capabilities(request: Request) -> dict:
         "title": settings.title,
         "description": "terracube: a self-hostable openEO backend. Its default SENTINEL2_L2A collection is a SIMULATED archive of the Ahr valley, June-August 2021.",
         "production": False,
+        "conformsTo": list(CONFORMS_TO),
         "endpoints": endpoints(request.app),
         "links": [
             {"rel": "self", "href": f"{url}/", "type": "application/json"},
@@ -61,15 +77,7 @@ def well_known(request: Request) -> dict:
 
 @router.get("/conformance", tags=["capabilities"])
 def conformance() -> dict:
-    return {
-        "conformsTo": [
-            f"https://api.openeo.org/{API_VERSION}",
-            "https://api.stacspec.org/v1.0.0/core",
-            "https://api.stacspec.org/v1.0.0/collections",
-            "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
-            "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/collections",
-        ]
-    }
+    return {"conformsTo": list(CONFORMS_TO)}
 
 
 @router.get("/file_formats", tags=["capabilities"])

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from terracube.api import items
 from terracube.api.deps import base_url
 from terracube.api.deps import get_catalog
 from terracube.errors import OpenEOError
@@ -19,7 +20,7 @@ from terracube.errors import OpenEOError
 router = APIRouter(tags=["collections"])
 log = logging.getLogger("terracube.api")
 
-OWN_RELS = ("self", "root", "parent")
+OWN_RELS = ("self", "root", "parent", "items")
 QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
 # STAC: a license that is not an SPDX id names its terms in a link the provider must give.
 NOT_SPDX = {"proprietary", "various", "other", ""}
@@ -34,6 +35,8 @@ def with_links(request: Request, document: dict) -> dict:
         {"rel": "root", "href": f"{url}/", "type": "application/json"},
         {"rel": "parent", "href": f"{url}/collections", "type": "application/json"},
         {"rel": QUERYABLES_REL, "href": f"{url}/collections/{collection_id}/queryables", "type": "application/schema+json"},
+        # STAC API - Features: the collection's scenes, searched by bbox, datetime and cloud cover (api/items.py).
+        {"rel": "items", "href": f"{url}/collections/{collection_id}/items", "type": "application/geo+json"},
     ]
     kept = [link for link in document.get("links", []) if link.get("rel") not in (*OWN_RELS, QUERYABLES_REL)]
     license_id = str(document.get("license", ""))
@@ -73,3 +76,7 @@ async def queryables(collection_id: str, request: Request, catalog=Depends(get_c
     # A JSON Schema's $id is a URI (the API's json_schema says format uri): this document's own address.
     document = {**document, "$id": f"{base_url(request)}/collections/{collection_id}/queryables"}
     return JSONResponse(document, media_type="application/schema+json")
+
+
+# The item search and its files live in api/items.py; they are served under this router's /collections.
+router.include_router(items.router)

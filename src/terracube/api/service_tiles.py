@@ -26,6 +26,8 @@ from terracube.api.deps import app_catalog, app_settings, udp_store
 from terracube.auth import Mode, auth_mode
 from terracube.errors import BadRequest, OpenEOError, ServiceNotFound, shortened
 from terracube.execute import request_env
+from terracube.graph.udp import UdpLookup
+from terracube.processes.env import ProcessEnv
 from terracube.services import tiles
 from terracube.services.errors import TileOutOfRange
 from terracube.services.model import Service
@@ -91,11 +93,16 @@ def tile_slots(app: FastAPI) -> asyncio.Semaphore:
     return held[1]
 
 
-def draw(app: FastAPI, store: ServiceStore, service: Service, address: tuple[int, int, int], options: Mapping[str, str], time: str | None) -> tiles.Tile:
-    """One tile, as the service's owner draws it; a failure goes to the service's logs, where its owner looks."""
+def owner_env(app: FastAPI, service: Service) -> tuple[ProcessEnv, UdpLookup | None]:
+    """What the service's graph runs with: its owner's environment and own processes, as in their requests."""
     env = request_env(app_settings(app), app_catalog(app), user_id=service.user_id, accounts=auth_mode(app) is Mode.ACCOUNTS)
     udps = udp_store(app)
-    lookup = udps.lookup(service.user_id) if udps is not None else None  # the owner's own processes, as in their requests
+    return env, (udps.lookup(service.user_id) if udps is not None else None)
+
+
+def draw(app: FastAPI, store: ServiceStore, service: Service, address: tuple[int, int, int], options: Mapping[str, str], time: str | None) -> tiles.Tile:
+    """One tile, as the service's owner draws it; a failure goes to the service's logs, where its owner looks."""
+    env, lookup = owner_env(app, service)
     z, x, y = address
     data = {"z": z, "x": x, "y": y, "options": dict(options), **({"time": time} if time else {})}
     try:
@@ -120,19 +127,35 @@ def not_modified(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag.removeprefix("W/") in (tag.removeprefix("W/") for tag in tags)
 
 
-async def tile(request: Request, service_id: str, z: str, x: str, y: str, image_format: str) -> Response:
-    store = service_store(request.app)
-    service = await run_in_threadpool(store.enabled, service_id)
-    if service is None:
-        raise ServiceNotFound(shortened(service_id))
-    address = tile_address(z, x, y)
-    options, time = rendering_options(request, image_format)
-    async with tile_slots(request.app):
-        drawn = await run_in_threadpool(draw, request.app, store, service, address, options, time)
+async def enabled_service(request: Request, service_id: str) -> Service | None:
+    """The service behind a public URL, or None when it does not exist or is disabled (both answer 404)."""
+    return await run_in_threadpool(service_store(request.app).enabled, service_id)
+
+
+async def tile_response(request: Request, service: Service, address: tuple[int, int, int], options: Mapping[str, str], time: str | None) -> Response:
+    """A tile read from the cache, or drawn in a worker slot, with its ETag; 304 when the client has it.
+
+    Shared by the XYZ route below and WMTS's GetTile (api/service_wmts.py): the same tiles.
+    """
+    z, x, y = address
+    # A cached tile is answered at once: it never waits for a drawing slot behind the tiles being drawn.
+    drawn = await run_in_threadpool(tiles.cached_tile, app_settings(request.app), service, z, x, y, options=options, time=time)
+    if drawn is None:
+        async with tile_slots(request.app):
+            drawn = await run_in_threadpool(draw, request.app, service_store(request.app), service, address, options, time)
     headers = {"ETag": etag_of(drawn), "Cache-Control": CACHE_CONTROL}
     if not_modified(request.headers.get("if-none-match"), headers["ETag"]):
         return Response(status_code=304, headers=headers)
     return Response(drawn.content, media_type=drawn.media_type, headers=headers)
+
+
+async def tile(request: Request, service_id: str, z: str, x: str, y: str, image_format: str) -> Response:
+    service = await enabled_service(request, service_id)
+    if service is None:
+        raise ServiceNotFound(shortened(service_id))
+    address = tile_address(z, x, y)
+    options, time = rendering_options(request, image_format)
+    return await tile_response(request, service, address, options, time)
 
 
 @router.get(TILE_ROUTE + ".png", response_class=Response, responses={200: {"content": {"image/png": {}}}})

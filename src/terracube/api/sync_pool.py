@@ -11,12 +11,21 @@ Each run carries a ``Cancellation``: the time limit (``sync_timeout``, counted f
 the run), the client hanging up and the server shutting down set it, and the run stops at its next
 dask task (``terracube.execute``). A cancelled run keeps its worker until it has stopped, so the
 bound on concurrent work holds even then.
+
+The pool's threads run ``sync_nice`` steps below the server's priority, and so do the threads they
+start (dask's, GDAL's): with the cores full of synchronous work, the event loop still gets one
+first. And while the server runs, a thread holding the GIL hands it over after
+``sync_switch_interval`` (1 ms, Python's default is 5 ms), so the event loop waits less at each
+of the turns a light route takes. Both keep the light routes' latency low (bench/load.py measures it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
+import threading
 import time
 import weakref
 from collections import OrderedDict, deque
@@ -45,10 +54,26 @@ def stop_all_work() -> None:
         pool.stop()
 
 
+def _lower_priority(nice: int) -> None:
+    """Lower this worker thread's priority by ``nice`` (as ``nice -n``), and so that of every thread
+    it starts later (dask's threads of its runs, GDAL's): on Linux the nice value belongs to the
+    thread and new threads inherit it. The event loop and the light routes' threads keep theirs, so
+    they get a core before synchronous work does."""
+    if not nice or sys.platform != "linux":  # elsewhere the nice value is the whole process's
+        return
+    thread = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + nice))
+    except OSError as error:  # not allowed here: the work runs at the server's priority
+        log.warning("could not lower the synchronous workers' priority: %s", error)
+
+
 class SyncPool:
-    def __init__(self, workers: int, queue: int, per_user: int, timeout: float):
+    def __init__(self, workers: int, queue: int, per_user: int, timeout: float, nice: int = 0):
         self.workers, self.queue, self.per_user, self.timeout = workers, queue, per_user, timeout
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="terracube-sync")
+        self.executor = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="terracube-sync", initializer=_lower_priority, initargs=(nice,)
+        )
         self.running = 0
         self.per_user_count: dict[str, int] = {}
         # user -> their waiting requests; the user first in line is served next, then goes last.
@@ -123,7 +148,9 @@ class SyncPool:
         self, request: Request, user_id: str, work: Callable[..., Any], *args: Any,
         abandoned: Callable[[Any], None] | None = None, capped: bool = True,
     ) -> Any:
-        """``work(*args)`` on a worker of the pool, within the limits; ``abandoned(result)`` cleans
+        """``work(*args, cancellation=...)`` on a worker of the pool, within the limits: ``work``
+        (``execute_sync``) hands the run's ``Cancellation`` to its dask computations, so that it
+        stops when the request is given up. ``abandoned(result)`` cleans
         up after a run that finished after its request was given up (timed out, client gone).
         ``capped=False`` lifts the per-user cap: the one local user of laptop mode shares with nobody."""
         self._admit(user_id, capped)
@@ -210,7 +237,9 @@ def sync_pool(app: Any) -> SyncPool:
     pool = getattr(app.state, "sync_pool", None)
     if pool is None:
         settings = app.state.settings
-        pool = SyncPool(settings.sync_workers, settings.sync_queue, settings.sync_queue_per_user, settings.sync_timeout)
+        pool = SyncPool(
+            settings.sync_workers, settings.sync_queue, settings.sync_queue_per_user, settings.sync_timeout, settings.sync_nice
+        )
         app.state.sync_pool = pool
     return pool
 
@@ -221,10 +250,15 @@ def install(app: Any) -> None:
 
     @asynccontextmanager
     async def lifespan(application: Any):
+        # A thread computing in Python (a synchronous run building its dask graph) holds the GIL
+        # for this long before the event loop may have it: the light routes wait for it at each turn.
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(application.state.settings.sync_switch_interval)
         async with previous(application) as inner:
             try:
                 yield inner
             finally:
+                sys.setswitchinterval(switch_interval)
                 pool = getattr(application.state, "sync_pool", None)
                 if pool is not None:
                     pool.close()

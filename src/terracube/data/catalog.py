@@ -184,6 +184,16 @@ class CollectionSource:
             return search_api(self._client, self.stac_collection_id, bbox, start, end, conditions, self.settings)
         return [item for item in self._items or [] if in_window(item, bbox, start, end)]
 
+    def static_items(self) -> list[pystac.Item]:
+        """Every item of a static catalog (none for a STAC API), oldest first: the item search pages through them."""
+        self.ensure_loaded()
+        return list(self._items or [])
+
+    def api_client(self):
+        """The pystac-client ``Client`` of a STAC API source (None for a static catalog)."""
+        self.ensure_loaded()
+        return self._client
+
     def queryables(self) -> dict[str, Any] | None:
         if not self.is_api:
             return None

@@ -22,7 +22,9 @@ class OutputFormat:
     title: str
     media_type: str
     gis_data_types: tuple[str, ...]
-    writer: Callable[[Any, Path, dict], list[Path]]
+    # writer(data, directory, options, compute): ``compute`` are the keyword arguments of the
+    # writer's dask computations (``ProcessEnv.compute``: a synchronous run's cancellation check).
+    writer: Callable[[Any, Path, dict, dict], list[Path]]
     parameters: dict = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
     # Internal formats (a model saved by save_ml_model) are written but not offered to save_result.
@@ -46,38 +48,38 @@ class InputFormat:
     aliases: tuple[str, ...] = ()
 
 
-def _gtiff(data, directory, options):
+def _gtiff(data, directory, options, compute):
     from terracube.formats.gtiff import write_gtiff
 
-    return write_gtiff(data, directory, options)
+    return write_gtiff(data, directory, options, compute)
 
 
-def _netcdf(data, directory, options):
+def _netcdf(data, directory, options, compute):
     from terracube.formats.netcdf import write_netcdf
 
-    return write_netcdf(data, directory, options)
+    return write_netcdf(data, directory, options, compute)
 
 
-def _json(data, directory, options):
+def _json(data, directory, options, compute):
     from terracube.formats.json import write_json
 
-    return write_json(data, directory, options)
+    return write_json(data, directory, options, compute)
 
 
 def _vector(writer_name):
-    def write(data, directory, options):
+    def write(data, directory, options, compute):
         from terracube.formats import vector
 
-        return getattr(vector, writer_name)(data, directory, options)
+        return getattr(vector, writer_name)(data, directory, options, compute)
 
     return write
 
 
 def _picture(image_format):
-    def write(data, directory, options):
+    def write(data, directory, options, compute):
         from terracube.formats.picture import write_picture
 
-        return write_picture(data, directory, options, image_format)
+        return write_picture(data, directory, options, image_format, compute)
 
     return write
 
@@ -97,10 +99,10 @@ def _picture_parameters(image_format):
     return JPEG_PARAMETERS if image_format == "jpeg" else PARAMETERS
 
 
-def _ml_model(data, directory, options):
+def _ml_model(data, directory, options, compute):
     from terracube.formats.ml_model import write_ml_model
 
-    return write_ml_model(data, directory, options)
+    return write_ml_model(data, directory, options, compute)
 
 
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
@@ -198,7 +200,8 @@ def file_formats() -> dict[str, dict]:
     return {"input": input_, "output": output}
 
 
-def write_result(data: Any, format_name: str, options: dict, directory: Path) -> list[Path]:
-    """Write ``data`` in a format into ``directory``; returns the files written."""
+def write_result(data: Any, format_name: str, options: dict, directory: Path, compute: dict | None = None) -> list[Path]:
+    """Write ``data`` in a format into ``directory``; returns the files written. ``compute``: the
+    keyword arguments of the writer's ``dask.compute`` (``ProcessEnv.compute``); none: dask's default."""
     directory.mkdir(parents=True, exist_ok=True)
-    return output_format(format_name, internal=True).writer(data, directory, options)
+    return output_format(format_name, internal=True).writer(data, directory, options, compute or {})

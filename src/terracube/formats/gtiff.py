@@ -49,7 +49,7 @@ class _WindowWriter:
         self.dataset.write(block, indexes=list(range(bands.start + 1, bands.stop + 1)), window=window)
 
 
-def _write_blocks(values, dataset) -> None:
+def _write_blocks(values, dataset, compute: dict) -> None:
     """Compute and write the whole cube in one dask computation, block by block as they finish.
 
     One computation lets every core work on every part of the image (strips computed one after
@@ -60,9 +60,9 @@ def _write_blocks(values, dataset) -> None:
         dataset.write(np.asarray(values))
         return
     writer = _WindowWriter(dataset)
-    client = _distributed_client()
+    client = _distributed_client(compute)
     if client is None:  # threads of this process write themselves, one at a time (a GDAL handle is not thread-safe)
-        da.store(values, writer, lock=True)
+        da.store(values, writer, lock=True, **compute)
         return
     # Workers may be other processes or machines: blocks come back here to be written.
     from distributed import as_completed
@@ -74,12 +74,12 @@ def _write_blocks(values, dataset) -> None:
         future.release()
 
 
-def _distributed_client():
+def _distributed_client(compute: dict):
     """The Dask client ``compute`` would use here (a batch job's), or None for dask's local threads."""
-    return getattr(dask.base.get_scheduler(), "__self__", None)
+    return getattr(dask.base.get_scheduler(scheduler=compute.get("scheduler")), "__self__", None)
 
 
-def write_gtiff(data, directory: Path, options: dict) -> list[Path]:
+def write_gtiff(data, directory: Path, options: dict, compute: dict | None = None) -> list[Path]:
     if not is_raster_cube(data):
         raise ProcessParameterInvalid("GTiff needs a raster data cube with x and y dimensions; use JSON for other values.")
     cube: xr.DataArray = data
@@ -108,7 +108,7 @@ def write_gtiff(data, directory: Path, options: dict) -> list[Path]:
         # Uncompressed scratch: compressing here would happen under the writer's lock, serialising
         # the workers; the COG copy compresses once, on all cores.
         with rasterio.open(tiled, "w", driver="GTiff", tiled=True, blockxsize=512, blockysize=512, **profile) as dst:
-            _write_blocks(cube.data.astype(dtype, copy=False).reshape((-1, height, width)), dst)
+            _write_blocks(cube.data.astype(dtype, copy=False).reshape((-1, height, width)), dst, compute or {})
             for index, description in enumerate(descriptions, start=1):
                 dst.set_band_description(index, description)
         with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):

@@ -11,9 +11,10 @@ import numpy as np
 import xarray as xr
 
 
-def to_jsonable(value: Any) -> Any:
+def to_jsonable(value: Any, compute: dict | None = None) -> Any:
+    """``value`` as JSON values; ``compute``: the keyword arguments of ``dask.compute`` for lazy cubes in it."""
     if isinstance(value, xr.DataArray):
-        value = value.compute()
+        value = value.compute(**(compute or {}))
         if value.ndim == 0:
             return to_jsonable(value.values)
         return {
@@ -30,13 +31,13 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
+        return [to_jsonable(v, compute) for v in value]
     if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
+        return {str(k): to_jsonable(v, compute) for k, v in value.items()}
     return value
 
 
-def write_json(data: Any, directory: Path, options: dict) -> list[Path]:
+def write_json(data: Any, directory: Path, options: dict, compute: dict | None = None) -> list[Path]:
     path = directory / f"{options.get('filename_prefix', 'openEO')}.json"
-    path.write_text(json.dumps(to_jsonable(data)), encoding="utf-8")
+    path.write_text(json.dumps(to_jsonable(data, compute)), encoding="utf-8")
     return [path]

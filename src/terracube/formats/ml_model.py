@@ -28,8 +28,10 @@ ML_MODEL_EXTENSION = "https://stac-extensions.github.io/ml-model/v1.0.0/schema.j
 TRUSTED_TYPES = frozenset({"sklearn.tree._tree.Tree"})
 
 
-def write_ml_model(model: Any, directory: Path, options: dict) -> list[Path]:
-    """The writer behind ``FORMAT_NAME``: the STAC Item first, the model last (a sync request answers the last file)."""
+def write_ml_model(model: Any, directory: Path, options: dict, compute: dict | None = None) -> list[Path]:
+    """The writer behind ``FORMAT_NAME``: the STAC Item first, the model last (a sync request answers the last file).
+
+    ``compute`` is not used: the model's training table is read when it is fitted (``processes/ml.py``)."""
     import skops.io as sio
 
     if not all(hasattr(model, name) for name in ("task", "bands", "estimator")):

@@ -20,7 +20,7 @@ from terracube.cube import DIM_BANDS, DIM_GEOMETRY, dimension_type, with_types
 from terracube.errors import FormatUnsuitable
 
 
-def write_netcdf(data, directory: Path, options: dict) -> list[Path]:
+def write_netcdf(data, directory: Path, options: dict, compute: dict | None = None) -> list[Path]:
     if not isinstance(data, xr.DataArray):
         data = xr.DataArray(np.asarray(data))
     cube = data.copy()
@@ -45,7 +45,7 @@ def write_netcdf(data, directory: Path, options: dict) -> list[Path]:
     dataset.attrs["Conventions"] = "CF-1.9"
     dataset.attrs["source"] = "terracube"
     path = directory / f"{options.get('filename_prefix', 'openEO')}.nc"
-    dataset.compute().to_netcdf(path, engine="h5netcdf")
+    dataset.compute(**(compute or {})).to_netcdf(path, engine="h5netcdf")
     return [path]
 
 

@@ -169,7 +169,7 @@ def check_jpeg_options(options: Mapping[str, Any]) -> None:
     picture_options(options, "jpeg")
 
 
-def picture_values(data: Any, image_format: str) -> np.ndarray:
+def picture_values(data: Any, image_format: str, compute: dict | None = None) -> np.ndarray:
     """The cube's pixels as (bands, height, width) float32, north up; FormatUnsuitable when they are no picture."""
     name = image_format.upper()
     if not is_raster_cube(data):
@@ -198,7 +198,8 @@ def picture_values(data: Any, image_format: str) -> np.ndarray:
     ys = cube[DIM_Y].values
     if len(ys) > 1 and ys[0] < ys[-1]:  # rows south to north: turn it north up, as a picture is looked at
         cube = cube.isel({DIM_Y: slice(None, None, -1)})
-    return np.asarray(cube.values, dtype=np.float32)
+    # compute: a synchronous run's dask arguments (its cancellation check), as every writer takes them.
+    return np.asarray(cube.compute(**(compute or {})).values, dtype=np.float32)
 
 
 def draw(values: np.ndarray, picture: Picture) -> np.ndarray:
@@ -236,9 +237,9 @@ def _classify(band: np.ndarray, breaks: tuple[tuple[float, tuple[int, int, int, 
     return colours[index]
 
 
-def write_picture(data: Any, directory: Path, options: dict, image_format: str) -> list[Path]:
+def write_picture(data: Any, directory: Path, options: dict, image_format: str, compute: dict | None = None) -> list[Path]:
     picture = picture_options(options, image_format)
-    rgba = draw(picture_values(data, image_format), picture)
+    rgba = draw(picture_values(data, image_format, compute), picture)
     path = directory / f"{picture.prefix}.{EXTENSIONS[image_format]}"
     path.write_bytes(encode(rgba, image_format, quality=picture.quality))
     return [path]

@@ -26,11 +26,12 @@ from terracube.cube import is_vector_cube
 from terracube.errors import ProcessParameterInvalid
 
 
-def to_geodataframe(cube: xr.DataArray) -> gpd.GeoDataFrame:
+def to_geodataframe(cube: xr.DataArray, compute: dict | None = None) -> gpd.GeoDataFrame:
+    """One row per geometry; ``compute``: the keyword arguments of ``dask.compute`` for the values."""
     if not is_vector_cube(cube):
         raise ProcessParameterInvalid("This format is for vector data cubes (e.g. the result of aggregate_spatial).")
     others = [dim for dim in cube.dims if dim != GEOMETRY_DIM]
-    values = cube.transpose(GEOMETRY_DIM, *others).values.reshape(cube.sizes[GEOMETRY_DIM], -1)
+    values = cube.transpose(GEOMETRY_DIM, *others).compute(**(compute or {})).values.reshape(cube.sizes[GEOMETRY_DIM], -1)
     columns = ["_".join(_label(cube, dim, label) for dim, label in zip(others, combination))
                for combination in itertools.product(*(range(cube.sizes[dim]) for dim in others))] or ["value"]
     properties = pd.DataFrame(cube.attrs.get("properties") or [{} for _ in range(cube.sizes[GEOMETRY_DIM])])
@@ -46,8 +47,8 @@ def _label(cube: xr.DataArray, dim: str, position: int) -> str:
     return str(label)
 
 
-def write_geojson(data, directory: Path, options: dict) -> list[Path]:
-    frame = to_geodataframe(data)
+def write_geojson(data, directory: Path, options: dict, compute: dict | None = None) -> list[Path]:
+    frame = to_geodataframe(data, compute)
     if frame.crs is not None:
         frame = frame.to_crs(4326)
     path = directory / f"{options.get('filename_prefix', 'openEO')}.geojson"
@@ -55,8 +56,8 @@ def write_geojson(data, directory: Path, options: dict) -> list[Path]:
     return [path]
 
 
-def write_csv(data, directory: Path, options: dict) -> list[Path]:
-    frame = to_geodataframe(data)
+def write_csv(data, directory: Path, options: dict, compute: dict | None = None) -> list[Path]:
+    frame = to_geodataframe(data, compute)
     table = pd.DataFrame(frame.drop(columns="geometry"))
     table.insert(0, "geometry", frame.geometry.to_wkt())
     path = directory / f"{options.get('filename_prefix', 'openEO')}.csv"
@@ -64,9 +65,9 @@ def write_csv(data, directory: Path, options: dict) -> list[Path]:
     return [path]
 
 
-def write_parquet(data, directory: Path, options: dict) -> list[Path]:
+def write_parquet(data, directory: Path, options: dict, compute: dict | None = None) -> list[Path]:
     path = directory / f"{options.get('filename_prefix', 'openEO')}.parquet"
-    to_geodataframe(data).to_parquet(path)
+    to_geodataframe(data, compute).to_parquet(path)
     return [path]
 
 

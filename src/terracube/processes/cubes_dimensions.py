@@ -19,6 +19,7 @@ from terracube.cube import dimension_type, with_types
 from terracube.errors import ProcessError, ProcessParameterInvalid
 from terracube.processes.arrays import is_true, python_scalar
 from terracube.processes.cubes import cube_attrs, require_callback, require_cube, require_dimension
+from terracube.processes.env import ProcessEnv
 
 DIMENSION_TYPES = ("bands", "geometry", "spatial", "temporal", "other")
 
@@ -116,17 +117,18 @@ def filter_labels(data: xr.DataArray, condition: Any, dimension: str, context: A
     return data.isel({dimension: keep})
 
 
-def trim_cube(data: xr.DataArray) -> xr.DataArray:
+def trim_cube(data: xr.DataArray, *, env: ProcessEnv | None = None) -> xr.DataArray:
     """Drop labels (on every dimension) where the cube holds only no-data.
 
     Which labels those are depends on the pixel values, so this process reads the data once (a
-    single pass for all dimensions); the cube it returns is lazy again.
+    single pass for all dimensions, computed as the run computes: ``ProcessEnv.compute``); the
+    cube it returns is lazy again.
     """
     require_cube(data)
     if data.ndim == 0:
         return data
     valid = data.notnull()
-    keeps = dask.compute(*[valid.any([d for d in data.dims if d != dim]) for dim in data.dims])
+    keeps = dask.compute(*[valid.any([d for d in data.dims if d != dim]) for dim in data.dims], **(env.compute if env else {}))
     selection = {dim: np.nonzero(np.asarray(keep.values if isinstance(keep, xr.DataArray) else keep))[0] for dim, keep in zip(data.dims, keeps)}
     if any(len(positions) == 0 for positions in selection.values()):
         selection = {dim: [] for dim in data.dims}  # nothing but no-data: every label goes

@@ -48,6 +48,10 @@ class ProcessEnv:
     # odc-geo GeoBox. None: each load decides its grid from its extent and the collection.
     grid: Any = None
     saved_results: list[SavedResult] = field(default_factory=list)
+    # Keyword arguments for every ``dask.compute`` of the run (writers, processes that read pixels):
+    # a synchronous run's scheduler and its cancellation check (``execute.sync_compute``).
+    # Empty: dask's default, as batch jobs compute on their worker's client.
+    compute: dict[str, Any] = field(default_factory=dict)
     # What the work used (terracube/usage.py): loads count the pixels they read here. One object
     # per request, shared by every copy (``for_node``, ``dataclasses.replace``) of its environment.
     usage: Usage = field(default_factory=Usage)

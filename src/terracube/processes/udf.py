@@ -128,7 +128,7 @@ def run_udf(data: Any, udf: str, runtime: str, version: str | None = None, conte
             f"apply_datacube gets the whole cube at once, and this one has {data.size:,} values, more than the "
             f"limit of {settings.udf_max_values:,} (setting udf_max_values): filter it smaller, or use apply_timeseries."
         )
-    result = sandbox(data.compute(), dtype=None)
+    result = sandbox(data.compute(**env.compute), dtype=None)
     return _restore(result, data)
 
 

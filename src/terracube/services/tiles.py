@@ -4,7 +4,7 @@ A tile is the graph run through the one engine (``terracube.execute``) with ever
 tile's grid: ``ProcessEnv.grid`` is the tile in EPSG:3857 (morecantile's ``WebMercatorQuad``) at
 the tile's pixel size, so each ``load_collection`` searches only the scenes under the tile and
 reads only its pixels, reprojected by odc-stac (nearest neighbour, with the COGs' overviews).
-The graph sees the tile as process parameters (``PROCESS_PARAMETERS``). What the graph gives must
+The graph sees the tile as process parameters (``services/types.py``); the grid is ``services/grid.py``. What the graph gives must
 be a raster cube of one band (drawn through a colormap) or three (red, green, blue); a cube that
 still has several dates is drawn at the date asked for (WMTS's TIME), else at its latest date.
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 import threading
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -26,7 +25,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from terracube.errors import NoDataAvailable, ProcessGraphInvalid
+from terracube.errors import NoDataAvailable, OpenEOError, ProcessGraphInvalid
 from terracube.execute import lazy_planned, plan_process
 from terracube.formats.image import MEDIA_TYPES, blank, encode, to_rgba
 from terracube.graph.model import contains_reference
@@ -34,51 +33,15 @@ from terracube.graph.udp import UdpLookup
 from terracube.processes.env import ProcessEnv
 from terracube.services.cache import tile_cache
 from terracube.services.errors import ServiceConfigInvalid, TileOutOfRange
+from terracube.services.grid import MAX_LATITUDE, intersection, overlaps, source_pixels, tile_bounds, tile_grid, union, zoom_budget
 from terracube.services.model import Service
-from terracube.services.render import CONFIGURATION, TILE_OPTIONS, Rendering, ServiceConfig, check_bands, parse_configuration, restyle
+from terracube.services.render import TILE_OPTIONS, Rendering, ServiceConfig, check_bands, parse_configuration, restyle
+from terracube.services.types import PARAMETER_NAMES, service_types_document
 
-__all__ = ["Tile", "Layer", "service_types_document", "check_service", "render_tile", "describe_layer", "TILE_OPTIONS"]
+__all__ = ["Tile", "Layer", "service_types_document", "check_service", "render_tile", "cached_tile", "describe_layer", "TILE_OPTIONS"]
 
-WORLD = 2 * math.pi * 6378137.0  # the width of EPSG:3857's world, in its metres
-MAX_LATITUDE = 85.0511287798066
 LOADS = ("load_collection", "load_stac")
 DEFAULT_RESOLUTION = 10.0  # metres, for a load whose source pixel size is not known before it runs
-
-
-def _parameter(name: str, description: str, schema: dict, **extra: Any) -> dict:
-    return {"name": name, "description": description, "schema": schema, **extra}
-
-
-def _bbox_schema(crs: int) -> dict:
-    edge = {"type": "number"}
-    return {"type": "object", "subtype": "bounding-box", "required": ["west", "south", "east", "north", "crs"],
-            "properties": {"west": edge, "south": edge, "east": edge, "north": edge, "crs": {"type": "integer", "enum": [crs]}}}
-
-
-PROCESS_PARAMETERS = [
-    _parameter("spatial_extent", "The tile's bounding box in WGS84 (EPSG:4326).", _bbox_schema(4326)),
-    _parameter("spatial_extent_3857", "The tile's bounding box in Web Mercator (EPSG:3857), the tile grid's own CRS.", _bbox_schema(3857)),
-    _parameter("tile_zoom", "The tile's zoom level.", {"type": "integer", "minimum": 0}),
-    _parameter("tile_x", "The tile's column at its zoom level (from the west).", {"type": "integer", "minimum": 0}),
-    _parameter("tile_y", "The tile's row at its zoom level (from the north).", {"type": "integer", "minimum": 0}),
-]
-TIME_PARAMETER = _parameter("time", "The date a WMTS client asks for (its TIME dimension), null when it asks for none.",
-                            {"type": ["string", "null"], "format": "date-time", "subtype": "date-time"}, optional=True, default=None)
-PARAMETER_NAMES = tuple(p["name"] for p in PROCESS_PARAMETERS) + ("time",)
-
-
-def service_types_document() -> dict:
-    """The body of ``GET /service_types``."""
-    common = {"configuration": CONFIGURATION}
-    return {
-        "XYZ": {"title": "XYZ tiles", "description": "Web Mercator (EPSG:3857) tiles at {z}/{x}/{y}, as Leaflet, OpenLayers, "
-                "MapLibre and QGIS load them.", **common, "process_parameters": PROCESS_PARAMETERS,
-                "links": [{"href": "https://wiki.openstreetmap.org/wiki/Slippy_map_tilenames", "rel": "about", "title": "XYZ tiles"}]},
-        "WMTS": {"title": "OGC Web Map Tile Service 1.0.0", "description": "The same tiles in the GoogleMapsCompatible tile matrix "
-                 "set, with a TIME dimension when the process graph keeps dates.", **common,
-                 "process_parameters": [*PROCESS_PARAMETERS, TIME_PARAMETER],
-                 "links": [{"href": "https://www.ogc.org/standards/wmts", "rel": "about", "title": "OGC WMTS standard"}]},
-    }
 
 
 @dataclass(frozen=True)
@@ -148,9 +111,9 @@ def _prepare(env: ProcessEnv, service: Service, udps: UdpLookup | None) -> _Prep
         box, resolution = _load_footprint(env, node.process_id, node.arguments)
         boxes.append(box)
         resolutions.append(resolution)
-    bbox = None if any(box is None for box in boxes) else _union(boxes)
+    bbox = None if any(box is None for box in boxes) else union(boxes)
     if config.extent is not None:
-        bbox = config.extent if bbox is None else _intersection(bbox, config.extent)
+        bbox = config.extent if bbox is None else intersection(bbox, config.extent)
     resolution = min(resolutions)
     budget_zoom = zoom_budget(resolution, bbox, env.settings.tile_max_source_pixels)
     return _Prepared(graph, config, bbox, resolution, max(config.min_zoom, budget_zoom))
@@ -172,68 +135,12 @@ def _load_footprint(env: ProcessEnv, process_id: str, arguments: dict) -> tuple[
     extent = arguments.get("spatial_extent")
     if isinstance(extent, dict) and not contains_reference(extent) and {"west", "south", "east", "north"} <= set(extent):
         own = bounds_in(extent, "EPSG:4326")
-        box = own if box is None else _intersection(box, own)
+        box = own if box is None else intersection(box, own)
     return box, resolution
-
-
-def _union(boxes):
-    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
-
-
-def _intersection(a, b):
-    """The overlap of two WGS84 boxes; a box of zero area when they do not overlap (every tile misses it)."""
-    west, south, east, north = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
-    return (west, south, max(west, east), max(south, north))
-
-
-def _overlaps(a, b) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
-
-
-def zoom_budget(resolution: float, bbox, budget: int) -> int:
-    """The lowest zoom whose tiles cover at most ``budget`` source pixels (one band of one scene) anywhere in ``bbox``.
-
-    A tile's ground width is its Web Mercator width times the cosine of its latitude, so the
-    tiles nearest the equator cover the most ground.
-    """
-    if bbox is None or bbox[1] <= 0 <= bbox[3]:
-        latitude = 0.0
-    else:
-        latitude = min(abs(bbox[1]), abs(bbox[3]))
-    scale = math.cos(math.radians(min(latitude, MAX_LATITUDE)))
-    for zoom in range(0, 31):
-        if (WORLD / 2**zoom * scale / resolution) ** 2 <= budget:
-            return zoom
-    return 30
-
-
-def source_pixels(zoom: int, resolution: float, latitude: float) -> int:
-    return int((WORLD / 2**zoom * math.cos(math.radians(latitude)) / resolution) ** 2)
 
 
 def _prepared(env: ProcessEnv, service: Service, udps: UdpLookup | None) -> _Prepared:
     return _prepared_graphs.get(service, lambda: _prepare(env, service, udps))
-
-
-# --- the tile grid ---------------------------------------------------------------------------
-def _tile_matrix_set():
-    import morecantile
-
-    return morecantile.tms.get("WebMercatorQuad")
-
-
-def _tile_bounds(z: int, x: int, y: int):
-    tms = _tile_matrix_set()
-    return tuple(tms.xy_bounds(x, y, z)), tuple(tms.bounds(x, y, z))
-
-
-def _grid(bounds_3857, size: int):
-    from affine import Affine
-    from odc.geo.geobox import GeoBox
-
-    west, _, east, north = bounds_3857
-    resolution = (east - west) / size
-    return GeoBox((size, size), Affine(resolution, 0, west, 0, -resolution, north), "EPSG:3857")
 
 
 def _parameters(z: int, x: int, y: int, bounds_3857, bounds_wgs84, time: str | None) -> dict:
@@ -279,7 +186,9 @@ def _at_time(cube, time: str | None):
     try:
         stamp = pd.Timestamp(time)
     except (ValueError, TypeError, OverflowError):
-        raise ServiceConfigInvalid("time", f"'{str(time)[:40]}' is not a date or date-time (RFC 3339)") from None
+        stamp = pd.NaT
+    if pd.isna(stamp):  # pandas reads "NaT" (and "") as no date at all
+        raise ServiceConfigInvalid("time", f"'{str(time)[:40]}' is not a date or date-time (RFC 3339)")
     if stamp.tzinfo is not None:
         stamp = stamp.tz_convert("UTC").tz_localize(None)
     labels = pd.DatetimeIndex(cube["t"].values)
@@ -366,7 +275,7 @@ def _probe(env: ProcessEnv, service: Service, prepared: _Prepared, udps: UdpLook
     to_3857 = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
     (x0, x1), (y0, y1) = to_3857.transform([west, east], [south, north])
     side = max(x1 - x0, y1 - y0, 1.0)
-    grid = _grid((x0, y1 - side, x0 + side, y1), 256)
+    grid = tile_grid((x0, y1 - side, x0 + side, y1), 256)
     parameters = _parameters(0, 0, 0, (x0, y0, x1, y1), (west, south, east, north), None)
     results = lazy_planned(prepared.graph, _tile_env(env, grid), parameters, udps)
     return _layer_cube(results)
@@ -389,14 +298,37 @@ def render_tile(
     udps: UdpLookup | None = None,
 ) -> Tile:
     """Tile ``z/x/y`` of ``service`` (``options``: the request's rendering query parameters, ``TILE_OPTIONS``)."""
+    key, rendering = _cache_key(service, z, x, y, options, time)
+    content = tile_cache(env.settings).get_or_compute(key, lambda: _draw(env, service, z, x, y, rendering, time, udps))
+    return _tile(content, rendering)
+
+
+def cached_tile(settings, service: Service, z: int, x: int, y: int, *, options: Mapping[str, str] = {},  # noqa: B006 - read only
+                time: str | None = None) -> Tile | None:
+    """Tile ``z/x/y`` if the cache holds it, else None (also for a request ``render_tile`` would refuse).
+
+    Nothing is drawn, so the HTTP side answers a map's cached tiles at once instead of queueing
+    them behind the tiles being drawn.
+    """
+    try:
+        key, rendering = _cache_key(service, z, x, y, options, time)
+    except OpenEOError:
+        return None  # render_tile gives the error, and the service's logs get it
+    content = tile_cache(settings).get(key)
+    return None if content is None else _tile(content, rendering)
+
+
+def _cache_key(service: Service, z: int, x: int, y: int, options: Mapping[str, str], time: str | None) -> tuple[tuple, Rendering]:
     if not (isinstance(z, int) and 0 <= z <= 30 and 0 <= x < 2**z and 0 <= y < 2**z):
         raise TileOutOfRange(f"There is no tile {z}/{x}/{y}: zoom levels go from 0 to 30, and x and y from 0 to 2^zoom - 1.")
     config = _config(service)
     rendering = restyle(config.rendering, options) if options else config.rendering
     if time is not None and not isinstance(time, str):
         raise ServiceConfigInvalid("time", "it must be a date string")
-    key = (service.id, service.version, z, x, y, config.tile_size, rendering.key(), time)
-    content = tile_cache(env.settings).get_or_compute(key, lambda: _draw(env, service, z, x, y, rendering, time, udps))
+    return (service.id, service.version, z, x, y, config.tile_size, rendering.key(), time), rendering
+
+
+def _tile(content: bytes, rendering: Rendering) -> Tile:
     return Tile(content, MEDIA_TYPES[rendering.format], hashlib.blake2b(content, digest_size=16).hexdigest())
 
 
@@ -410,10 +342,10 @@ def _draw(env: ProcessEnv, service: Service, z: int, x: int, y: int, rendering: 
     config = prepared.config
     if z < prepared.min_zoom or z > config.max_zoom:
         raise TileOutOfRange(_zoom_refusal(env, prepared, z))
-    bounds_3857, bounds_wgs84 = _tile_bounds(z, x, y)
-    if prepared.bbox is not None and not _overlaps(bounds_wgs84, prepared.bbox):
+    bounds_3857, bounds_wgs84 = tile_bounds(z, x, y)
+    if prepared.bbox is not None and not overlaps(bounds_wgs84, prepared.bbox):
         return blank(config.tile_size, rendering.format)
-    grid = _grid(bounds_3857, config.tile_size)
+    grid = tile_grid(bounds_3857, config.tile_size)
     try:
         results = lazy_planned(prepared.graph, _tile_env(env, grid), _parameters(z, x, y, bounds_3857, bounds_wgs84, time), udps)
         cube = _at_time(_layer_cube(results), time)
