@@ -1,7 +1,7 @@
 """The Browser in Chromium against a live laptop-mode server: a person's first visit, step by step.
 
 Open the server's root → land on /browser/, the map drawn with the collection's extent; search the
-Ahr valley in June and July 2021 with at most 20 % cloud → the scenes listed; pick 21 July 2021 and
+Ahr valley in June and July 2021 with at most 20 % cloud → the scenes listed with their quicklooks; pick 21 July 2021 and
 show its NDVI → a map service's tiles on the map, in RdYlGn, each sampled pixel the NDVI that
 ``/result`` computes there; restyle it → new tile URLs, no new service; type a wrong formula → an
 error in words and no request; a phone-sized window → no horizontal scrolling. (The search needs
@@ -84,6 +84,10 @@ def test_search_then_the_ndvi_of_a_scene_on_the_map(server, tmp_path):
         assert dates == sorted(dates) and all("2021-06-01" <= d <= "2021-07-31" for d in dates)
         assert all(c <= 20 for c in clouds) and NDVI_DAY in dates and "2021-06-13" in dates
         assert page.locator("#scene-count").inner_text().startswith(f"{len(dates)} scene")
+        # Each scene shows its quicklook, served by this server (the archive's thumbnail asset).
+        wait_for(page, "() => { const i = document.querySelector('#scenes img.quicklook'); return !!i && i.complete && i.naturalWidth > 0; }",
+                 60, "the first scene's quicklook")
+        assert page.locator("#scenes img.quicklook").count() == len(dates)
         screenshot(page, tmp_path, "search.png")
 
         scenes.filter(has_text=NDVI_DAY).first.click()

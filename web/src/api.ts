@@ -34,6 +34,7 @@ export interface Item {
   geometry: Geometry | null;
   bbox?: number[];
   properties: { datetime: string | null; "eo:cloud_cover"?: number; [key: string]: unknown };
+  assets?: Record<string, { href: string; type?: string; roles?: string[] }>;
 }
 
 export interface ItemPage {

@@ -15,6 +15,14 @@ export type OnChange = (state: SearchState) => void;
 
 const day = (datetime: string | null) => (datetime ?? "").slice(0, 10);
 
+/** The scene's quicklook, if this server serves it: another host's would be a request leaving the server. */
+function quicklookOf(item: Item): string | null {
+  const asset = Object.values(item.assets ?? {}).find((a) => a.roles?.includes("thumbnail") || a.roles?.includes("overview"));
+  if (!asset || !/^image\/(png|jpeg|webp)$/.test(asset.type ?? "")) return null;
+  const url = new URL(asset.href, window.location.href);
+  return url.origin === window.location.origin ? url.href : null;
+}
+
 export class SearchPanel {
   readonly state: SearchState = { collection: null, area: null, period: ["", ""], scene: null };
   private items: Item[] = [];
@@ -127,6 +135,16 @@ export class SearchPanel {
     const clouds = document.createElement("span");
     clouds.className = "cloud";
     clouds.textContent = typeof cloud === "number" ? `${cloud.toFixed(0)} % cloud` : "cloud cover unknown";
+    const quicklook = quicklookOf(item);
+    if (quicklook) {
+      const picture = document.createElement("img");
+      picture.className = "quicklook";
+      picture.src = quicklook;
+      picture.alt = "";  // the date and cloud cover say what it is
+      picture.loading = "lazy";
+      picture.width = picture.height = 40;
+      button.append(picture);
+    }
     button.append(date, clouds);
     button.title = item.id;
     button.addEventListener("click", () => this.pick(item));
