@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from terracube.auth.cli import register as register_auth_commands
+from terracube.browser_build import register as register_browser_commands
 from terracube.jobs.cli import register as register_jobs_commands
 from terracube.settings import get_settings
 
@@ -120,6 +121,7 @@ def _exit_by_deadline() -> None:
 
 register_auth_commands(app)  # terracube users / clients / keys (terracube.auth.cli)
 register_jobs_commands(app)  # terracube jobs list --all (terracube.jobs.cli)
+register_browser_commands(app)  # terracube build-browser (terracube.browser_build)
 
 
 @app.command("build-archive")

@@ -152,6 +152,12 @@ class Settings(BaseSettings):
     # pages and loopback addresses (RFC 8252): browser clients such as the openEO Web Editor.
     auth_redirect_urls: list[str] = Field(default_factory=lambda: ["https://editor.openeo.org/"])
 
+    # The Browser (docs/browser.md): an XYZ base map URL for its map (https://.../{z}/{x}/{y}.png), which
+    # the page's Content-Security-Policy then allows; default none: no request leaves the server.
+    browser_basemap: str | None = None
+    # Where the built Browser is; default the package's own build (terracube/web_dist, made at install).
+    browser_dir: Path | None = None
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -13,7 +13,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from terracube import __version__
-from terracube.api import auth, capabilities, collections, files, jobs, process_graphs, processes, processing, service_wmts, services
+from terracube.api import auth, browser, capabilities, collections, files, jobs, process_graphs, processes, processing, service_wmts, services
 from terracube.api.errors import install_error_handlers
 from terracube.api.guard import JsonBodies, WebGuard
 from terracube.api.headers import SecurityHeaders
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in ROUTERS:
         app.include_router(module.router)
     app.include_router(oidc.router)  # the built-in OpenID Connect issuer, under /oidc
+    browser.install(app)  # the Browser's page at /browser/, and browsers sent there from / (api/browser.py)
     announce_mode(settings)
     jobs.install(app)  # the /jobs routes, and the job service started with the app's lifespan
     install_sync_pool(app)  # POST /result's own bounded pool, its work stopped when the app stops

@@ -8,9 +8,9 @@ other request on ``request.state.user``, or answers with the openEO error (401
 
 Public are the routes the openEO API leaves open for discovery (capabilities, collections,
 processes, formats, service types, UDF runtimes, the credentials routes), ``/health``, the
-issuer's own routes, the signed result downloads, whose signature is their credential, and a
-service's map tiles and WMTS, whose unguessable service id is theirs. A room that adds a public route adds
-its path here.
+issuer's own routes, the Browser's page (api/browser.py), the signed result downloads, whose
+signature is their credential, and a service's map tiles and WMTS, whose unguessable service id is
+theirs. A room that adds a public route adds its path here.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ PUBLIC_ROUTES = frozenset({
     "/jobs/{job_id}/results/item.json", "/jobs/{job_id}/results/assets/{filename:path}",
     # Map tiles (api/service_tiles.py): the service's unguessable id is their credential.
     "/services/{service_id}/tiles/{z}/{x}/{y}.png", "/services/{service_id}/tiles/{z}/{x}/{y}.jpg",
+    # The Browser's page and files (api/browser.py): the page logs in by itself. Plain Starlette routes,
+    # which this dependency does not see; listed so that they stay public if they become API routes.
+    "/browser", "/browser/config.json", "/browser/{path:path}",
     # WMTS (api/service_wmts.py): capabilities and the same tiles, for QGIS; the same credential.
     "/services/{service_id}/wmts", "/services/{service_id}/wmts/1.0.0/WMTSCapabilities.xml",
     "/services/{service_id}/wmts/tile/1.0.0/{layer}/{style}/{tile_matrix_set}/{tile_matrix}/{tile_row}/{tile_col}",

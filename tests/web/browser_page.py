@@ -1,0 +1,89 @@
+"""What the Browser tests share: the built page, Chromium at a window size, waiting without ``eval``.
+
+The page's Content-Security-Policy forbids ``eval``, and Playwright's ``wait_for_function`` evaluates
+its predicate with it; so the tests poll with ``page.evaluate`` (which the policy does not see) and
+keep the policy exactly as users get it. Screenshots go to the test's folder and, with
+``TERRACUBE_UPDATE_DOCS=1``, to docs/browser/.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from terracube.browser_build import OUT_DIR, build_browser, built_dir, source_dir
+from tests.auth.test_browser_login import CHROMIUM_ARGS, playwright_and_chromium
+
+DOCS = Path(__file__).parents[2] / "docs" / "browser"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+def ensure_built() -> Path:
+    """The Browser's build (``pip install`` makes it; here it is made if the sources changed since, once for all workers)."""
+    web = source_dir()
+    if web is None:
+        pytest.fail("the tests run from terracube's repository: web/ is missing")
+    with open(web / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = build_browser(web, OUT_DIR)
+    if not result.built:
+        if shutil.which("npm") is None and os.environ.get("CI") != "true":
+            pytest.skip(result.message)
+        pytest.fail(f"the Browser could not be built: {result.message}")
+    return built_dir(OUT_DIR)
+
+
+@contextmanager
+def chromium_page(viewport: dict = DESKTOP):
+    """A page in Debian's Chromium at ``viewport`` (CSS pixels; screenshots at one pixel per CSS pixel)."""
+    playwright, chromium = playwright_and_chromium()
+    with playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=viewport, device_scale_factor=1)
+            page.problems = []  # the page's own errors and refused requests, for the assertions
+            page.on("pageerror", lambda error: page.problems.append(f"page error: {error}"))
+            page.on("console", lambda m: m.type == "error" and page.problems.append(f"console: {m.text}"))
+            yield page
+        finally:
+            browser.close()
+
+
+def wait_for(page, expression: str, timeout: float = 60, what: str | None = None):
+    """Poll ``expression`` in the page until it is truthy; its value. On timeout, says what the page shows."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            shown = page.evaluate("() => [document.querySelector('#error')?.innerText, document.querySelector('#status')?.innerText]")
+            raise AssertionError(f"waited {timeout:.0f} s for {what or expression}; the page's error and status: {shown}; {page.problems}")
+        time.sleep(0.2)
+
+
+def wait_until_ready(page) -> None:
+    wait_for(page, "() => !!(window.terracube && window.terracube.ready && window.terracube.map.map.loaded())", 90, "the page to start")
+
+
+def wait_for_tiles(page, timeout: float = 240) -> None:
+    """Until MapLibre has every tile of the view (its ``idle``: nothing loading, nothing moving)."""
+    wait_for(page, """() => { const m = window.terracube.map.map;
+        return !!m.getSource('layer') && m.isSourceLoaded('layer') && m.areTilesLoaded() && !m.isMoving(); }""", timeout, "the layer's tiles")
+
+
+def screenshot(page_or_locator, tmp_path: Path, name: str, docs: bool = True, **options) -> Path:
+    """A screenshot in the test's folder; also in docs/browser/ if ``docs`` and ``TERRACUBE_UPDATE_DOCS=1``."""
+    path = tmp_path / name
+    page_or_locator.screenshot(path=str(path), **options)
+    if docs and os.environ.get("TERRACUBE_UPDATE_DOCS") == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOCS / name)
+    return path

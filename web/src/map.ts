@@ -1,0 +1,116 @@
+// The map: MapLibre on a plain background (no request leaves the server), the collection's extent and
+// the scenes' footprints as GeoJSON, and one raster layer at a time: a map service's tiles. Footprints
+// are outlines only: a fill, stacked over the many scenes of one tile, would tint the layer below.
+import maplibregl, { type GeoJSONSource, type RasterTileSource, type StyleSpecification } from "maplibre-gl";
+import "maplibre-gl/dist/maplibre-gl.css";
+import type { FeatureCollection } from "geojson";
+import type { Item } from "./api";
+
+export type BBox = [number, number, number, number]; // west, south, east, north (WGS84)
+
+const EMPTY: FeatureCollection = { type: "FeatureCollection", features: [] };
+const LAYER_SOURCE = "layer";
+
+function baseStyle(basemap: string | null): StyleSpecification {
+  const style: StyleSpecification = {
+    version: 8,
+    sources: {
+      extent: { type: "geojson", data: EMPTY },
+      scenes: { type: "geojson", data: EMPTY, promoteId: "id" },
+    },
+    layers: [{ id: "background", type: "background", paint: { "background-color": "#e9e7e2" } }],
+  };
+  if (basemap) {
+    style.sources.basemap = { type: "raster", tiles: [basemap], tileSize: 256, attribution: "Base map: set by the server's operator" };
+    style.layers.push({ id: "basemap", type: "raster", source: "basemap" });
+  }
+  style.layers.push(
+    { id: "extent", type: "line", source: "extent", paint: { "line-color": "#4a4a4a", "line-width": 1.5, "line-dasharray": [3, 2] } },
+    {
+      id: "scenes-line", type: "line", source: "scenes",
+      paint: {
+        "line-color": ["case", ["boolean", ["feature-state", "selected"], false], "#d9480f", "#2f6fb0"],
+        "line-width": ["case", ["boolean", ["feature-state", "selected"], false], 3, 1],
+      },
+    },
+  );
+  return style;
+}
+
+export class MapView {
+  readonly map: maplibregl.Map;
+  private selected: string | null = null;
+  private loadedOnce: Promise<void>;
+
+  constructor(container: HTMLElement, basemap: string | null) {
+    this.map = new maplibregl.Map({
+      container,
+      style: baseStyle(basemap),
+      center: [10, 50],
+      zoom: 4,
+      attributionControl: { compact: true },
+      dragRotate: false,
+      pitchWithRotate: false,
+    });
+    this.map.touchZoomRotate.disableRotation();
+    this.map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
+    this.map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");
+    this.loadedOnce = new Promise((resolve) => this.map.once("load", () => resolve()));
+  }
+
+  ready(): Promise<void> {
+    return this.loadedOnce;
+  }
+
+  /** The current view as a WGS84 box, clamped to valid longitudes and latitudes. */
+  viewBBox(): BBox {
+    const b = this.map.getBounds();
+    const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
+    return [clamp(b.getWest(), -180, 180), clamp(b.getSouth(), -90, 90), clamp(b.getEast(), -180, 180), clamp(b.getNorth(), -90, 90)];
+  }
+
+  /** The collection's spatial extent as a dashed outline; the view goes there. */
+  showExtent(bbox: BBox): void {
+    const [w, s, e, n] = bbox;
+    (this.map.getSource("extent") as GeoJSONSource).setData({
+      type: "Feature", properties: {},
+      geometry: { type: "Polygon", coordinates: [[[w, s], [e, s], [e, n], [w, n], [w, s]]] },
+    });
+    this.map.fitBounds([[w, s], [e, n]], { padding: 24, animate: false });
+  }
+
+  showScenes(items: Item[]): void {
+    this.selected = null;
+    const features = items.filter((item) => item.geometry).map((item) => ({
+      type: "Feature" as const, id: item.id, geometry: item.geometry!, properties: { id: item.id, datetime: item.properties.datetime },
+    }));
+    (this.map.getSource("scenes") as GeoJSONSource).setData({ type: "FeatureCollection", features });
+  }
+
+  selectScene(id: string | null): void {
+    if (this.selected) this.map.setFeatureState({ source: "scenes", id: this.selected }, { selected: false });
+    this.selected = id;
+    if (id) this.map.setFeatureState({ source: "scenes", id }, { selected: true });
+  }
+
+  /** Show a map service's tiles (replacing the layer before), under the footprints. */
+  showLayer(tiles: string, options: { minzoom?: number; maxzoom?: number; bounds?: number[] }): void {
+    this.removeLayer();
+    this.map.addSource(LAYER_SOURCE, {
+      type: "raster", tiles: [tiles], tileSize: 256,
+      minzoom: options.minzoom ?? 0, maxzoom: options.maxzoom ?? 18,
+      ...(options.bounds && options.bounds.length === 4 ? { bounds: options.bounds as BBox } : {}),
+    });
+    this.map.addLayer({ id: LAYER_SOURCE, type: "raster", source: LAYER_SOURCE, paint: { "raster-resampling": "nearest", "raster-fade-duration": 0 } }, "extent");
+  }
+
+  /** New rendering options: the same service, other tile URLs (MapLibre reloads the tiles). */
+  restyleLayer(tiles: string): void {
+    (this.map.getSource(LAYER_SOURCE) as RasterTileSource | undefined)?.setTiles([tiles]);
+  }
+
+  removeLayer(): void {
+    if (this.map.getLayer(LAYER_SOURCE)) this.map.removeLayer(LAYER_SOURCE);
+    if (this.map.getSource(LAYER_SOURCE)) this.map.removeSource(LAYER_SOURCE);
+  }
+}
