@@ -82,11 +82,16 @@ def start_server(folder: Path, data_dir: Path, extra: dict[str, str]) -> tuple[s
 
 
 def tree_rss(pid: int) -> int:
+    """The resident memory of a process and all its children (a server's workers, its Dask cluster)."""
     import psutil
 
-    root = psutil.Process(pid)
     total = 0
-    for process in [root, *root.children(recursive=True)]:
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for process in processes:
         try:
             total += process.memory_info().rss
         except psutil.Error:

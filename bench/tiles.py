@@ -40,6 +40,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+from load import percentile, tree_rss  # noqa: E402 - bench/ is a folder of scripts, not a package
 from tutorial import AOI, free_port, wait_for_health  # noqa: E402 - bench/ is a folder of scripts, not a package
 
 TITILER_VENV = HERE / ".titiler-venv"
@@ -261,29 +262,6 @@ def serve_stac_api(sample: Path) -> None:
 
 
 # --- the measurement -------------------------------------------------------------------------
-def tree_rss(pid: int) -> int:
-    """The resident memory of a process and all its children (a server's workers, its Dask cluster)."""
-    import psutil
-
-    total = 0
-    try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    for process in processes:
-        try:
-            total += process.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 def agreement(ours: bytes, theirs: bytes) -> dict:
     """How alike two PNG tiles are: pixels both draw, and the mean RGB difference there (0-255)."""
     import numpy as np

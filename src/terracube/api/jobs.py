@@ -106,7 +106,8 @@ def _check_process(request: Request, process: Any, user: User) -> dict:
 MAX_BUDGET = 1e300
 
 
-def _check_fields(body: dict) -> dict:
+def checked_metadata(body: dict) -> dict:
+    """The properties a job and a service share (title, description, plan, budget, log_level) in ``body``, checked."""
     fields: dict[str, Any] = {}
     for name in ("title", "description", "plan"):
         if name in body:
@@ -129,7 +130,7 @@ def _check_fields(body: dict) -> dict:
 def create_job(request: Request, body: dict[str, Any] = Depends(json_object), user: User = Depends(current_user)) -> Response:
     service = jobs_service(request)
     process = _check_process(request, body.get("process"), user)
-    fields = _check_fields(body)
+    fields = checked_metadata(body)
     fields.setdefault("log_level", "info")
     options = {k: v for k, v in body.items() if k not in EDITABLE}
     job = service.store.create(user.user_id, process, options=options or None, **fields)
@@ -161,7 +162,7 @@ def update_job(request: Request, job_id: str, body: dict[str, Any] = Depends(jso
         raise NoDataForUpdate()
     if job.status in ACTIVE:
         raise JobLocked(job_id, job.status)
-    fields = _check_fields(body)
+    fields = checked_metadata(body)
     if "process" in body:
         fields["process"] = _check_process(request, body["process"], user)
     service.store.update(job_id, **fields)

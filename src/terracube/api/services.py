@@ -19,13 +19,13 @@ from fastapi.responses import Response
 
 from terracube.api.auth import User, current_user
 from terracube.api.deps import base_url, udp_lookup, user_env
-from terracube.api.jobs import MAX_BUDGET
+from terracube.api.jobs import checked_metadata
 from terracube.api.paging import MAX_INDEX, Page
 from terracube.api.processing import json_object
 from terracube.api.service_tiles import router as tiles_router
 from terracube.api.service_tiles import service_store
 from terracube.errors import BadRequest, OpenEOError, ProcessGraphMissing, ServiceUnsupported, shortened
-from terracube.jobs.errors import BudgetInvalid, PropertyNotEditable
+from terracube.jobs.errors import PropertyNotEditable
 from terracube.jobs.results import rfc3339
 from terracube.jobs.store import LOG_LEVELS
 from terracube.services import tiles
@@ -120,12 +120,7 @@ def checked_process(process: Any) -> dict:
 
 def checked_fields(body: dict) -> dict[str, Any]:
     """The editable properties in ``body``, checked (type and process excepted)."""
-    fields: dict[str, Any] = {}
-    for name in ("title", "description", "plan"):
-        if name in body:
-            if body[name] is not None and not isinstance(body[name], str):
-                raise BadRequest(f"'{name}' must be a string or null.")
-            fields[name] = body[name]
+    fields = checked_metadata(body)  # as a job's
     if "enabled" in body:
         if not isinstance(body["enabled"], bool):
             raise BadRequest("'enabled' must be true or false.")
@@ -137,15 +132,6 @@ def checked_fields(body: dict) -> dict[str, Any]:
         fields["configuration"] = configuration or {}
     if "process" in body:
         fields["process"] = checked_process(body["process"])
-    if "budget" in body:
-        budget = body["budget"]
-        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0 or budget > MAX_BUDGET):
-            raise BudgetInvalid(budget)
-        fields["budget"] = budget
-    if "log_level" in body:
-        if body["log_level"] not in LOG_LEVELS:
-            raise BadRequest(f"'log_level' must be one of {', '.join(LOG_LEVELS)}.")
-        fields["log_level"] = body["log_level"]
     return fields
 
 
