@@ -428,7 +428,7 @@ def results_section(result: dict, number: int, alone: bool = False) -> list[str]
         "",
         f"Zooms {', '.join(map(str, result['zooms']))}, {result['repeats']} repeats, {result['seconds']:.0f} s in all. "
         f"**Machine load while measured: load average {load['min']:.1f}-{load['max']:.1f} (mean {load['mean']:.1f}) on "
-        f"{result['cores']} cores**, shared with other work: the lead re-measures on a quiet machine.",
+        f"{result['cores']} cores** (the benchmark's own servers and clients included; above about 2, other work shared the machine).",
         "",
         f"The row \"{SERIAL}\" asks the first view's tiles one after another on one connection (first repeat, a",
         "service of its own): a tile's own time, without the queue six connections make; its view column is the",
