@@ -155,7 +155,7 @@ def test_next_links_page_through_every_scene_once(server, archive_items):
     assert len(pages) == -(-len(wanted) // 4) and all(len(page["features"]) <= 4 for page in pages)
     assert all(page["numberReturned"] == len(page["features"]) and page["numberMatched"] == len(wanted) for page in pages)
     # The next link keeps the search: each page's self link carries the filter.
-    assert all("filter=eo%3Acloud_cover" in next(l["href"] for l in page["links"] if l["rel"] == "self") for page in pages)
+    assert all("filter=eo%3Acloud_cover" in next(link["href"] for link in page["links"] if link["rel"] == "self") for page in pages)
 
 
 def test_open_intervals_and_instants(server, archive_items):
