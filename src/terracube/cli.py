@@ -43,7 +43,7 @@ def build_sample_archive(built: list | None = None) -> Path:
                 built.append(True)
             progress.update(task, completed=done, total=total)
 
-        catalog = ensure_sample_archive(settings.sample_dir, advance)
+        catalog = ensure_sample_archive(settings.sample_dir, advance, scenes=settings.sample_scenes())
     return catalog
 
 

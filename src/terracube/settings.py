@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from terracube.auth.providers import ExternalProviders
@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TERRACUBE_", extra="ignore")
 
     data_dir: Path = Field(default_factory=_default_data_dir)
+    # The embedded archive's acquisition days to build ("2021-06-13,2021-07-21"); empty: all 37.
+    # Fewer days build faster (about a second each) where the whole summer is not needed.
+    sample_days: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
     # Synchronous /result is for small requests; bigger ones belong in a batch job.
@@ -173,9 +176,24 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
         return tuple(sources)
 
+    @field_validator("sample_days")
+    @classmethod
+    def _known_sample_days(cls, days: str) -> str:
+        if days.strip():
+            from terracube.data.sample import chosen_acquisitions
+
+            chosen_acquisitions(days)  # a day without an acquisition is refused at start, not at first use
+        return days
+
     @property
     def sample_dir(self) -> Path:
         return self.data_dir / "sample"
+
+    def sample_scenes(self):
+        """The acquisitions the embedded archive is built from (``sample_days``), all of them by default."""
+        from terracube.data.sample import chosen_acquisitions
+
+        return chosen_acquisitions(self.sample_days)
 
 
 @lru_cache

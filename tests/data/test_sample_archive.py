@@ -13,6 +13,7 @@ from rio_cogeo.cogeo import cog_validate
 from terracube.data.sample import BANDS, SAMPLE_COLLECTION_ID, ensure_sample_archive, render_scene
 from terracube.data.sample.acquisitions import acquisitions
 
+from terracube.settings import Settings
 from tests.conftest import TUTORIAL_BOUNDS
 
 
@@ -120,3 +121,24 @@ def test_a_half_built_archive_is_never_taken_for_complete(tmp_path, monkeypatch)
         ensure_sample_archive(tmp_path / "sample")
     assert not (tmp_path / "sample").exists()
     assert not list(tmp_path.glob("_sample_building_*"))
+
+
+def test_an_archive_of_some_days_is_rebuilt_for_other_days(tmp_path):
+    from terracube.data.sample import chosen_acquisitions
+
+    one = chosen_acquisitions("2021-07-21")
+    catalog = ensure_sample_archive(tmp_path / "sample", scenes=one)
+    days = [item.datetime.date().isoformat() for item in pystac.Catalog.from_file(str(catalog)).get_items(recursive=True)]
+    assert days == ["2021-07-21"]
+    built = (tmp_path / "sample" / "catalog.json").stat().st_mtime_ns
+    ensure_sample_archive(tmp_path / "sample", scenes=one)  # the same days: kept
+    assert (tmp_path / "sample" / "catalog.json").stat().st_mtime_ns == built
+    two = chosen_acquisitions("2021-06-13, 2021-07-21")
+    catalog = ensure_sample_archive(tmp_path / "sample", scenes=two)
+    days = sorted(item.datetime.date().isoformat() for item in pystac.Catalog.from_file(str(catalog)).get_items(recursive=True))
+    assert days == ["2021-06-13", "2021-07-21"]
+
+
+def test_a_day_without_an_acquisition_is_refused_when_the_settings_are_read():
+    with pytest.raises(ValueError, match="no acquisition on 2021-07-22"):
+        Settings(sample_days="2021-07-21,2021-07-22")

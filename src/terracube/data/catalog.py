@@ -238,7 +238,8 @@ def sample_source(settings: Settings) -> CollectionSource:
     from terracube.data.sample import SAMPLE_COLLECTION_ID, ensure_sample_archive
 
     return CollectionSource(
-        SAMPLE_COLLECTION_ID, lambda: str(ensure_sample_archive(settings.sample_dir)), SAMPLE_COLLECTION_ID, settings=settings
+        SAMPLE_COLLECTION_ID, lambda: str(ensure_sample_archive(settings.sample_dir, scenes=settings.sample_scenes())),
+        SAMPLE_COLLECTION_ID, settings=settings
     )
 
 

@@ -23,7 +23,7 @@ from terracube.data.sample.scene import BAND_GSD, render
 from terracube.data.sample.stac import BANDS, SAMPLE_COLLECTION_ID, SIMULATED_NOTE, collection, item
 from terracube.data.sample.writer import write_scene
 
-__all__ = ["ensure_sample_archive", "build_archive", "river_centerline", "render_scene", "Area", "BANDS", "SAMPLE_COLLECTION_ID", "SEED"]
+__all__ = ["ensure_sample_archive", "chosen_acquisitions", "build_archive", "river_centerline", "render_scene", "Area", "BANDS", "SAMPLE_COLLECTION_ID", "SEED"]
 
 SEED = 2021
 # Bump when the generator changes, so an archive built by an older version is rebuilt.
@@ -48,9 +48,30 @@ def _build_scene(args) -> tuple[Acquisition, dict, object]:
     return acquisition, shapes, rendered["SCL"]
 
 
-def _is_complete(root: Path) -> bool:
+def chosen_acquisitions(days: str = "") -> list[Acquisition]:
+    """The archive's acquisitions on ``days`` ("2021-06-13,2021-07-21"), all of them for an empty string."""
+    every = acquisitions(SEED)
+    wanted = {day.strip() for day in days.split(",") if day.strip()}
+    if not wanted:
+        return every
+    chosen = [a for a in every if a.day.isoformat() in wanted]
+    unknown = wanted - {a.day.isoformat() for a in chosen}
+    if unknown:
+        raise ValueError(f"sample_days: no acquisition on {', '.join(sorted(unknown))}; the archive has "
+                         f"{', '.join(a.day.isoformat() for a in every)}")
+    return chosen
+
+
+def _marker(scenes: list[Acquisition] | None) -> str:
+    # An archive of some days only says which: it is not complete for another choice of days.
+    if scenes is None or scenes == acquisitions(SEED):
+        return VERSION
+    return VERSION + " " + ",".join(a.day.isoformat() for a in scenes)
+
+
+def _is_complete(root: Path, scenes: list[Acquisition] | None = None) -> bool:
     marker = root / COMPLETE_MARKER
-    return marker.is_file() and marker.read_text().strip() == VERSION
+    return marker.is_file() and marker.read_text().strip() == _marker(scenes)
 
 
 def ensure_sample_archive(
@@ -68,19 +89,19 @@ def ensure_sample_archive(
     """
     root = Path(root)
     catalog_path = root / "catalog.json"
-    if _is_complete(root):
+    if _is_complete(root, scenes):
         return catalog_path
     root.parent.mkdir(parents=True, exist_ok=True)
     with open(root.parent / f".{root.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if _is_complete(root):
+        if _is_complete(root, scenes):
             return catalog_path
         # Leftovers of builds that were killed are removed; only a finished build is renamed into place.
         for stale in root.parent.glob(f"_{root.name}_building_*"):
             shutil.rmtree(stale, ignore_errors=True)
         staging = root.parent / f"_{root.name}_building_{os.getpid()}"
         try:
-            _build(staging, progress, area, scenes or acquisitions(SEED), bands)
+            _build(staging, progress, area, scenes or acquisitions(SEED), bands, _marker(scenes))
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -89,7 +110,7 @@ def ensure_sample_archive(
     return catalog_path
 
 
-def _build(staging: Path, progress, area: Area, scenes: list[Acquisition], bands: tuple[str, ...]) -> None:
+def _build(staging: Path, progress, area: Area, scenes: list[Acquisition], bands: tuple[str, ...], marker: str) -> None:
     items_dir = staging / SAMPLE_COLLECTION_ID
     stac_collection = collection(area)
     done = 0
@@ -112,4 +133,4 @@ def _build(staging: Path, progress, area: Area, scenes: list[Acquisition], bands
     catalog.normalize_hrefs(str(staging) + os.sep)
     # Asset hrefs stay relative to each item, next to which the COGs were written.
     catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
-    (staging / COMPLETE_MARKER).write_text(VERSION)
+    (staging / COMPLETE_MARKER).write_text(marker)
