@@ -40,20 +40,42 @@ def ensure_built() -> Path:
     return built_dir(OUT_DIR)
 
 
+_chromium: list = []  # [playwright, browser]: one Chromium per test module (tests/web/conftest.py closes it)
+
+
+def _browser():
+    # Launching Chromium costs a second or two of CPU; each test gets a context of its own instead
+    # (its own cookies, storage and viewport), as isolated from the others as a fresh browser.
+    if not _chromium:
+        playwright, chromium = playwright_and_chromium()
+        started = playwright().start()
+        _chromium.extend([started, started.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)])
+    return _chromium[1]
+
+
+def close_browser() -> None:
+    """Stop the module's Chromium: Playwright's sync API runs one at a time in a thread, and the next module may start its own."""
+    if _chromium:
+        started, browser = _chromium
+        _chromium.clear()
+        try:
+            browser.close()
+        finally:
+            started.stop()
+
+
 @contextmanager
 def chromium_page(viewport: dict = DESKTOP):
-    """A page in Debian's Chromium at ``viewport`` (CSS pixels; screenshots at one pixel per CSS pixel)."""
-    playwright, chromium = playwright_and_chromium()
-    with playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport=viewport, device_scale_factor=1)
-            page.problems = []  # the page's own errors and refused requests, for the assertions
-            page.on("pageerror", lambda error: page.problems.append(f"page error: {error}"))
-            page.on("console", lambda m: m.type == "error" and page.problems.append(f"console: {m.text}"))
-            yield page
-        finally:
-            browser.close()
+    """A page in Debian's Chromium at ``viewport`` (CSS pixels; screenshots at one pixel per CSS pixel), in a new context."""
+    context = _browser().new_context(viewport=viewport, device_scale_factor=1)
+    try:
+        page = context.new_page()
+        page.problems = []  # the page's own errors and refused requests, for the assertions
+        page.on("pageerror", lambda error: page.problems.append(f"page error: {error}"))
+        page.on("console", lambda m: m.type == "error" and page.problems.append(f"console: {m.text}"))
+        yield page
+    finally:
+        context.close()
 
 
 def wait_for(page, expression: str, timeout: float = 60, what: str | None = None):
