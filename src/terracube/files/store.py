@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from terracube.errors import FileNotFound, FilePathInvalid, shortened
 
 TEMP_PREFIX = ".upload-"
+FORBIDDEN = frozenset(":'\"")  # with '\\' and line breaks (refused above), what the API's pattern excludes
 NAME_MAX = 255  # bytes of one file or folder name on every common file system
 # A temporary upload file untouched for this long is a leftover (a crash, a killed server): a live
 # upload writes at least every ``upload_idle_timeout`` seconds, or is given up.
@@ -47,6 +48,9 @@ def check_path(path: str) -> PurePosixPath:
         raise FilePathInvalid(f"The file path {shortened(path)!r} is invalid: a name between '/' is at most {NAME_MAX} bytes.")
     if any(unicodedata.category(c) == "Cc" for c in path):
         raise FilePathInvalid(f"The file path {shortened(path)!r} is invalid: control characters are not allowed in names.")
+    if any(c in FORBIDDEN for c in path):
+        # The openEO API's file path pattern (openapi.yaml, components/schemas/file): listings must match it.
+        raise FilePathInvalid(f"The file path {shortened(path)!r} is invalid: names may not contain {' '.join(sorted(FORBIDDEN))}.")
     pure = PurePosixPath(path)
     if pure.is_absolute() or path.startswith("/"):
         raise FilePathInvalid(f"The file path {path!r} is invalid: absolute paths are not allowed.")
