@@ -158,6 +158,20 @@ def migrate(engine: Engine) -> None:
         quiet.setLevel(level)
 
 
+def log_query(model, owner, offset: str | None, level: str, limit: int | None):
+    """The openEO logs query of a job's or a service's log table: ``owner`` selects whose, entries at
+    ``level`` or above after ``offset`` (an id this server issued), oldest first."""
+    minimum = LOG_LEVELS.index(level) if level in LOG_LEVELS else 0
+    query = select(model).where(owner, model.level.in_(LOG_LEVELS[minimum:]))
+    if offset:
+        try:
+            query = query.where(model.id > int(offset))
+        except ValueError:
+            pass  # an offset we never issued: start from the beginning
+    query = query.order_by(model.id)
+    return query if limit is None else query.limit(limit)
+
+
 class JobStore:
     def __init__(self, url: str):
         self.url = url
@@ -308,18 +322,8 @@ class JobStore:
         return True
 
     def logs(self, job_id: str, offset: str | None = None, level: str = "debug", limit: int | None = None) -> list[JobLog]:
-        minimum = LOG_LEVELS.index(level) if level in LOG_LEVELS else 0
-        query = select(JobLog).where(JobLog.job_id == job_id, JobLog.level.in_(LOG_LEVELS[minimum:]))
-        if offset:
-            try:
-                query = query.where(JobLog.id > int(offset))
-            except ValueError:
-                pass  # an offset we never issued: start from the beginning
-        query = query.order_by(JobLog.id)
-        if limit is not None:
-            query = query.limit(limit)
         with self.sessions() as session:
-            return list(session.scalars(query))
+            return list(session.scalars(log_query(JobLog, JobLog.job_id == job_id, offset, level, limit)))
 
     def last_error(self, job_id: str) -> JobLog | None:
         with self.sessions() as session:

@@ -17,7 +17,7 @@ from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from terracube.errors import ServiceNotFound, shortened
-from terracube.jobs.store import LOG_LEVELS, Base, JobStore, UTCDateTime, utcnow
+from terracube.jobs.store import LOG_LEVELS, Base, JobStore, UTCDateTime, log_query, utcnow
 from terracube.services.model import Service
 
 # Tile failures are logged per service; a map showing a broken layer asks for hundreds of tiles,
@@ -171,15 +171,5 @@ class ServiceStore:
         return True
 
     def logs(self, service_id: str, offset: str | None = None, level: str = "debug", limit: int | None = None) -> list[ServiceLog]:
-        minimum = LOG_LEVELS.index(level) if level in LOG_LEVELS else 0
-        query = select(ServiceLog).where(ServiceLog.service_id == service_id, ServiceLog.level.in_(LOG_LEVELS[minimum:]))
-        if offset:
-            try:
-                query = query.where(ServiceLog.id > int(offset))
-            except ValueError:
-                pass  # an offset we never issued: start from the beginning
-        query = query.order_by(ServiceLog.id)
-        if limit is not None:
-            query = query.limit(limit)
         with self.sessions() as session:
-            return list(session.scalars(query))
+            return list(session.scalars(log_query(ServiceLog, ServiceLog.service_id == service_id, offset, level, limit)))
