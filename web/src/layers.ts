@@ -2,7 +2,7 @@
 // shown on the map; colours, range and gamma restyle it through the tile URL, without a new service.
 import { createService, deleteService, type Service } from "./api";
 import { FormulaError } from "./formula";
-import { DEFAULT_RENDERING, layerGraph, tileUrl, type LayerKind, type Rendering } from "./graphs";
+import { DEFAULT_RENDERING, layerGraph, tileUrl, type LayerGraph, type LayerKind, type LayerRequest, type Rendering } from "./graphs";
 import type { MapView } from "./map";
 import type { SearchState } from "./search";
 import { byId, clearError, showError, working } from "./ui";
@@ -11,10 +11,12 @@ export interface LayerStatus {
   service: Service | null;
   tiles: string | null; // the tile URL on the map
   title: string | null;
+  layer: LayerGraph | null; // the process graph on the map (charts, downloads and "see the code" start from it)
+  request: LayerRequest | null; // what it was made from
 }
 
 export class LayerPanel {
-  readonly status: LayerStatus = { service: null, tiles: null, title: null };
+  readonly status: LayerStatus = { service: null, tiles: null, title: null, layer: null, request: null };
   private rendering: Rendering = DEFAULT_RENDERING.truecolor;
   private search: SearchState | null = null;
 
@@ -95,10 +97,10 @@ export class LayerPanel {
       : search.period;
     if (!dates[0] || !dates[1]) return showError("Choose the dates (or search and pick a scene) first.", "Layer");
     let layer;
+    let request: LayerRequest;
     try {
-      layer = layerGraph({
-        kind: this.kind(), formula: byId<HTMLInputElement>("formula").value, collection: search.collection, dates, area: search.area,
-      });
+      request = { kind: this.kind(), formula: byId<HTMLInputElement>("formula").value, collection: search.collection, dates, area: search.area };
+      layer = layerGraph(request);
     } catch (error) {
       // A wrong formula is the person's to fix: say what is wrong, send nothing.
       return showError(error, error instanceof FormulaError ? "Formula" : "Layer");
@@ -116,7 +118,7 @@ export class LayerPanel {
       const previous = this.status.service;
       const info = service.attributes?.layers?.[0];
       this.rendering = rendering;
-      Object.assign(this.status, { service, tiles: tileUrl(service.url, rendering), title: layer.title });
+      Object.assign(this.status, { service, tiles: tileUrl(service.url, rendering), title: layer.title, layer, request });
       this.map.showLayer(this.status.tiles!, { minzoom: info?.minzoom, maxzoom: info?.maxzoom, bounds: info?.bbox });
       this.zoomHint(info?.minzoom);
       if (previous) deleteService(previous.id).catch(() => undefined); // the old layer's service is not needed any more

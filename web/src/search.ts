@@ -6,12 +6,19 @@ import { byId, clearError, showError, working } from "./ui";
 
 export interface SearchState {
   collection: Collection | null;
-  area: BBox | null; // the area of the last search
+  area: BBox | null; // the area of the last search (the bounding box of `geometry`)
+  geometry: GeoJSON.Polygon | GeoJSON.MultiPolygon | null; // the area itself (a drawn or uploaded one, else the view's box)
   period: [string, string]; // the date inputs
   scene: Item | null; // the scene picked
+  items: Item[]; // the scenes the last search found, in date order (oldest first)
 }
 
 export type OnChange = (state: SearchState) => void;
+
+/** A bounding box as a GeoJSON polygon (west, south, east, north in WGS84). */
+export function boxPolygon([w, s, e, n]: BBox): GeoJSON.Polygon {
+  return { type: "Polygon", coordinates: [[[w, s], [e, s], [e, n], [w, n], [w, s]]] };
+}
 
 const day = (datetime: string | null) => (datetime ?? "").slice(0, 10);
 
@@ -24,7 +31,7 @@ function quicklookOf(item: Item): string | null {
 }
 
 export class SearchPanel {
-  readonly state: SearchState = { collection: null, area: null, period: ["", ""], scene: null };
+  readonly state: SearchState = { collection: null, area: null, geometry: null, period: ["", ""], scene: null, items: [] };
   private items: Item[] = [];
 
   constructor(private readonly map: MapView, private readonly onChange: OnChange) {
@@ -99,6 +106,7 @@ export class SearchPanel {
       const items = await searchItems({ collection: c.id, bbox: area, from, to, maxCloud });
       items.sort((a, b) => day(a.properties.datetime).localeCompare(day(b.properties.datetime)));
       this.state.area = area;
+      this.state.geometry = boxPolygon(area);
       this.showScenes(items);
     } catch (error) {
       byId("scene-count").textContent = "";
@@ -111,6 +119,7 @@ export class SearchPanel {
 
   private showScenes(items: Item[]): void {
     this.items = items;
+    this.state.items = items;
     this.state.scene = null;
     this.map.showScenes(items);
     const list = byId("scenes");
