@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from tests.live_server import LiveServer
-from tests.web.browser_page import DESKTOP, PHONE, _browser, ensure_built, screenshot, wait_for, wait_until_ready
+from tests.web.browser_page import DESKTOP, PHONE, chromium_page, ensure_built, screenshot, wait_for, wait_until_ready
 
 # The tutorial's area (bench/tutorial.py, the seed tutorial's flood exercise).
 AOI = {"west": 7.055496548917159, "south": 50.52018836230043, "east": 7.117575039388905, "north": 50.546364682516895}
@@ -44,17 +44,12 @@ def server(data_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def shared_page(server):
-    context = _browser().new_context(viewport=DESKTOP, device_scale_factor=1)
-    page = context.new_page()
-    page.problems = []
-    page.on("pageerror", lambda error: page.problems.append(f"page error: {error}"))
-    page.on("console", lambda m: m.type == "error" and page.problems.append(f"console: {m.text}"))
-    page.item_searches = []
-    page.on("request", lambda r: "/items?" in r.url and page.item_searches.append(r.url))
-    page.goto(f"{server.url}/browser/")
-    wait_until_ready(page)
-    yield page
-    context.close()
+    with chromium_page(DESKTOP) as page:
+        page.item_searches = []  # the item searches the page sends
+        page.on("request", lambda r: "/items?" in r.url and page.item_searches.append(r.url))
+        page.goto(f"{server.url}/browser/")
+        wait_until_ready(page)
+        yield page
 
 
 @pytest.fixture

@@ -205,6 +205,7 @@ export class AreaPanel {
       draw.clear();
       draw.setMode(mode);
       this.drawing = mode;
+      this.map.map.getContainer().scrollIntoView({ block: "nearest" }); // on a phone the map is above the panel
       this.render();
     } catch (error) {
       showError(error, "Drawing");
