@@ -11,7 +11,7 @@ export { boxPolygon };
 
 export interface SearchState {
   collection: Collection | null;
-  area: BBox | null; // the search's area (the bounding box of `geometry`): the one chosen, else the view's at the last search
+  area: BBox | null; // the search's area (the bounding box of `geometry`): the one chosen, else the view's at the last search (null before one, and after "Clear area")
   geometry: GeoJSON.Polygon | GeoJSON.MultiPolygon | null; // the area itself (a drawn, typed or uploaded one, else the view's box)
   period: [string, string]; // the date inputs
   scene: Item | null; // the scene picked
