@@ -1,6 +1,8 @@
 // The terracube Browser: who is asking, the map, the search and the layer panels, wired together.
 import { call } from "./api";
 import { startSession } from "./account";
+import { CodePanel } from "./code";
+import { ComparePanel } from "./compare";
 import { LayerPanel } from "./layers";
 import { MapView } from "./map";
 import { SearchPanel } from "./search";
@@ -14,7 +16,7 @@ interface PageConfig {
 declare global {
   interface Window {
     // For people debugging the page and for the browser tests: the parts, and what they show.
-    terracube?: { map: MapView; search: SearchPanel; layers: LayerPanel; ready: boolean };
+    terracube?: { map: MapView; search: SearchPanel; layers: LayerPanel; compare?: ComparePanel; code?: CodePanel; ready: boolean };
   }
 }
 
@@ -23,7 +25,9 @@ async function main(): Promise<void> {
   const map = new MapView(byId("map"), config.basemap);
   const layers = new LayerPanel(map);
   const search = new SearchPanel(map, (state) => layers.searchChanged(state));
-  window.terracube = { map, search, layers, ready: false };
+  const compare = new ComparePanel(map, layers, config.basemap);
+  const code = new CodePanel(layers, compare);
+  window.terracube = { map, search, layers, compare, code, ready: false };
   await Promise.all([startSession(), map.ready()]); // collections are public: the search works before a login
   await search.load();
   window.terracube.ready = true;
