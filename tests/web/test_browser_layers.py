@@ -55,8 +55,9 @@ def page(server):
     """The Browser, the scenes of June and July 2021 found; the process graphs it sent to POST /services recorded."""
     with chromium_page(DESKTOP) as page:
         page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
-        page.posted = []
+        page.posted, outside = [], []
         page.on("request", lambda r: r.method == "POST" and r.url.endswith("/services") and page.posted.append(r.post_data_json))
+        page.on("request", lambda r: not r.url.startswith((server.url, "data:", "blob:")) and outside.append(r.url))
         page.goto(f"{server.url}/browser/")
         wait_until_ready(page)
         # The valley's middle: a median of June and July over it stays under the synchronous limit of /result.
@@ -68,7 +69,7 @@ def page(server):
                  120, "the search's scenes")
         assert page.locator("#error").is_hidden(), page.locator("#error").inner_text()
         yield page
-        assert page.problems == []
+        assert page.problems == [] and outside == [], "no errors, no request leaving the server (the swipe's handle included)"
 
 
 def show(page, kind: str, date: str | None = None, time: str = "one", mask: bool = False) -> dict:
@@ -178,6 +179,7 @@ def test_false_colour_is_near_infrared_red_green(server, page, tmp_path):
     assert close.mean() > 0.85, f"only {close.mean():.0%} of the pixels are (B08, B04, B03) over 0..4000"
     # Vegetation, most of the valley, is bright in NIR: red on the map.
     assert (shown[:, 0] > shown[:, 1] + 60).mean() > 0.5
+    page.get_by_role("button", name="Keep the layer as A").click()  # for the next test's refused difference
 
 
 def test_the_cloud_mask_shows_scl_clouds_in_white(server, page, tmp_path):
@@ -194,6 +196,14 @@ def test_the_cloud_mask_shows_scl_clouds_in_white(server, page, tmp_path):
     assert 0.2 < cloudy[data].mean() < 0.8, "the day has clouds and clear ground"
     grey = colours_at(shot, points).mean(axis=1)
     assert (grey[data & cloudy] > 230).mean() > 0.9 and (grey[data & ~cloudy] < 25).mean() > 0.9
+
+    # False colour (A) minus the cloud mask (B) is refused in words, before anything is sent.
+    page.get_by_role("button", name="Keep the layer as B").click()
+    sent = len(page.posted)
+    page.get_by_role("button", name="Difference B − A").click()
+    wait_for(page, "() => !document.querySelector('#error').hidden", 10, "the error")
+    assert page.locator("#error").inner_text().startswith("Difference: The difference needs two one-band layers")
+    assert len(page.posted) == sent and page.evaluate("window.terracube.layers.status.title") == layer["title"]
 
 
 def test_a_median_with_clouds_masked_differs_from_one_date_and_its_python_gives_its_geotiff(server, page, tmp_path):
