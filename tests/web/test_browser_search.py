@@ -289,7 +289,8 @@ def test_an_uploaded_geojson_file(server, page, tmp_path):
         path = tmp_path / name
         path.write_text(content)
         page.get_by_label("GeoJSON file").set_input_files(str(path))
-        assert message in error_text(page), (name, error_text(page))
+        # The file is read asynchronously: the previous file's message stays until this one's is shown.
+        wait_for(page, f"() => document.querySelector('#error').innerText.includes({json.dumps(message)})", 10, f"{name}'s message")
         assert chosen_area(page) == area
 
 
