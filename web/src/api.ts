@@ -139,3 +139,17 @@ export async function createService(title: string, processGraph: Json, configura
 }
 
 export const deleteService = (id: string) => call(`/services/${encodeURIComponent(id)}`, { method: "DELETE" });
+
+/** A process graph run synchronously (POST /result): the file it saves, as a Blob. */
+export async function processResult(processGraph: Json): Promise<Blob> {
+  const headers = new Headers({ "Content-Type": "application/json" });
+  if (bearer) headers.set("Authorization", `Bearer ${bearer}`);
+  let response: Response;
+  try {
+    response = await fetch(`${API_ROOT}/result`, { method: "POST", headers, body: JSON.stringify({ process: { process_graph: processGraph } }) });
+  } catch (error) {
+    throw new ApiError(`The server did not answer (${(error as Error).message}).`, 0, "NetworkError");
+  }
+  if (!response.ok) throw await errorOf(response);
+  return response.blob();
+}

@@ -4,6 +4,7 @@ import { startSession } from "./account";
 import { LayerPanel } from "./layers";
 import { MapView } from "./map";
 import { SearchPanel } from "./search";
+import { TimelapsePanel } from "./timelapse";
 import { byId, showError } from "./ui";
 import "./style.css";
 
@@ -14,7 +15,7 @@ interface PageConfig {
 declare global {
   interface Window {
     // For people debugging the page and for the browser tests: the parts, and what they show.
-    terracube?: { map: MapView; search: SearchPanel; layers: LayerPanel; ready: boolean };
+    terracube?: { map: MapView; search: SearchPanel; layers: LayerPanel; timelapse?: TimelapsePanel; ready: boolean };
   }
 }
 
@@ -24,6 +25,7 @@ async function main(): Promise<void> {
   const layers = new LayerPanel(map);
   const search = new SearchPanel(map, (state) => layers.searchChanged(state));
   window.terracube = { map, search, layers, ready: false };
+  window.terracube.timelapse = new TimelapsePanel(map, search, layers);
   await Promise.all([startSession(), map.ready()]); // collections are public: the search works before a login
   await search.load();
   window.terracube.ready = true;
