@@ -18,7 +18,7 @@ from PIL import Image, ImageSequence
 
 from terracube.errors import FormatUnsuitable, ProcessParameterInvalid
 from terracube.formats import file_formats, output_format, write_result
-from terracube.formats.animation import check_animation
+from terracube.formats.animation import check_animation, date_text
 from terracube.settings import Settings
 from tests.conftest import TUTORIAL_AOI
 from tests.formats.test_image_output import VALUES, cube_of
@@ -73,6 +73,20 @@ def test_a_gif_has_one_frame_per_date_in_date_order_coloured_through_the_colorma
         assert (frame[~data][:, 3] == 0).all(), "no-data is transparent in every frame"
 
 
+def test_frames_are_north_up_and_computed_in_batches(tmp_path, monkeypatch):
+    import terracube.formats.animation as animation
+
+    monkeypatch.setattr(animation, "BATCH_VALUES", 2 * VALUES.size)  # two dates a computation: batches of 2 and 1
+    south_up = xr_concat_dates(PLANES).isel(y=slice(None, None, -1))
+    assert south_up.y.values[0] < south_up.y.values[-1]
+    [path] = write_result(south_up, "GIF", {"colormap": "RdYlGn", "range": [-1, 1], "date_label": False}, tmp_path)
+    frames, _ = gif_frames(path)
+    assert len(frames) == 3
+    for frame, values in zip(frames, PLANES):
+        data = np.isfinite(values)
+        np.testing.assert_array_equal(frame[data], expected_colours(values[data]))
+
+
 def test_without_a_range_one_scale_holds_for_every_frame(tmp_path):
     cube = xr_concat_dates([VALUES, VALUES * 0.5])
     [path] = write_result(cube, "GIF", {"colormap": "RdYlGn", "date_label": False}, tmp_path)
@@ -102,6 +116,14 @@ def test_each_frame_shows_its_date(tmp_path):
         assert (b[changed][:, :3] == 255).all(axis=-1).any()
     # The two labels differ (two dates), so the frames do too, even where the pictures would not.
     assert (with_label[0][100:] != with_label[1][100:]).any()
+
+
+def test_a_cube_without_dates_is_one_frame_and_labels_say_the_time_when_not_midnight(tmp_path):
+    [path] = write_result(cube_of([VALUES]), "GIF", {"colormap": "RdYlGn", "range": [-1, 1]}, tmp_path)
+    frames, _ = gif_frames(path)
+    assert len(frames) == 1
+    assert date_text(np.datetime64("2021-07-21T00:00:00")) == "2021-07-21"
+    assert date_text(np.datetime64("2021-07-21T10:30:24")) == "2021-07-21 10:30 UTC"
 
 
 def test_three_bands_are_drawn_as_true_colour(tmp_path):

@@ -16,7 +16,7 @@ what browsers and phones play) written by the ffmpeg binary of the ``imageio-ffm
 no-data black as in JPEG; a frame of odd width or height gets one black row or column, as H.264
 needs even sizes.
 
-Frames are computed one date at a time, so memory follows one frame, not the cube; how many frames
+Frames are computed a batch of dates at a time, so memory follows the batch, not the cube; how many frames
 and how many pixels a frame may have are the server's limits (``animation_max_frames``,
 ``animation_max_frame_pixels``), checked from the cube's shape when ``save_result`` is evaluated,
 before a pixel is read (``check_animation``).
@@ -34,7 +34,7 @@ import numpy as np
 from terracube.cube import DIM_BANDS, DIM_T, DIM_X, DIM_Y, is_raster_cube
 from terracube.errors import FormatUnsuitable
 from terracube.formats.picture import PARAMETERS as PICTURE_PARAMETERS
-from terracube.formats.picture import Picture, _invalid, _number, _shown, draw, picture_options, picture_values
+from terracube.formats.picture import Picture, _invalid, _number, _shown, draw, picture_options
 
 EXTENSIONS = {"gif": "gif", "mp4": "mp4"}
 DEFAULT_FPS = 2.0
@@ -42,6 +42,8 @@ MAX_FPS = 30.0
 MIN_FPS = 0.1
 # A GIF frame with more colours than this is reduced by median cut; below, by merging its rarest colours.
 MAX_KEPT_COLOURS = 1024
+# Values computed at once (float32): dates are computed in batches of this size (128 MiB).
+BATCH_VALUES = 2**25
 
 PARAMETERS: dict[str, dict] = {
     **{name: spec for name, spec in PICTURE_PARAMETERS.items() if name != "filename_prefix"},
@@ -157,19 +159,32 @@ def _overall_ranges(data: Any, compute: dict) -> tuple[tuple[float, float], ...]
 
 
 def frames(data: Any, animation: Animation, video_format: str, compute: dict | None = None) -> Iterator[np.ndarray]:
-    """The animation's frames, (height, width, 4) uint8 RGBA, one per date in date order, each computed when asked for."""
+    """The animation's frames, (height, width, 4) uint8 RGBA, one per date in date order, computed as they are asked for.
+
+    Dates are computed a batch at a time (as many as fit in ``BATCH_VALUES``), not one by one: a
+    graph that works along time (``apply_dimension`` over ``t``) is then computed once a batch
+    rather than once a date, and memory still follows the batch, not the cube.
+    """
     compute = compute or {}
-    name = video_format.upper()
-    _frames_and_pixels(data, name)
+    _frames_and_pixels(data, video_format.upper())
     cube = _in_date_order(data)
+    cube = cube.transpose(DIM_T, DIM_BANDS, DIM_Y, DIM_X) if DIM_BANDS in cube.dims else \
+        cube.transpose(DIM_T, DIM_Y, DIM_X).expand_dims(DIM_BANDS, axis=1)
+    ys = cube[DIM_Y].values
+    if len(ys) > 1 and ys[0] < ys[-1]:  # rows south to north: turned north up, as a picture is looked at
+        cube = cube.isel({DIM_Y: slice(None, None, -1)})
     picture = animation.picture
     if picture.breaks is None and picture.ranges is None:
         picture = dataclasses.replace(picture, ranges=_overall_ranges(cube, compute))
-    for index, label in enumerate(cube[DIM_T].values):
-        rgba = draw(picture_values(cube.isel({DIM_T: index}), name, compute), picture)
-        if animation.date_label and label is not None:
-            _write_label(rgba, date_text(label))
-        yield rgba
+    labels = cube[DIM_T].values
+    batch = max(1, BATCH_VALUES // max(1, cube[0].size))
+    for start in range(0, len(labels), batch):
+        block = np.asarray(cube.isel({DIM_T: slice(start, start + batch)}).compute(**compute).values, dtype=np.float32)
+        for values, label in zip(block, labels[start:start + batch]):
+            rgba = draw(values, picture)
+            if animation.date_label and label is not None:
+                _write_label(rgba, date_text(label))
+            yield rgba
 
 
 def _write_label(rgba: np.ndarray, text: str) -> None:
