@@ -1,7 +1,8 @@
 """save_result as GIF and MP4 time-lapses: frames read back with Pillow and ffmpeg, as anyone playing them would see them.
 
 The first tests write known cubes directly; the last ones use the official client against a live
-server whose limits are set low, so that both limits answer with a 400 the client shows.
+server (synchronously and in a batch job) whose limits are set low, so that both limits answer
+with a 400 the client shows.
 """
 
 from __future__ import annotations
@@ -240,8 +241,14 @@ def test_the_client_downloads_a_gif_whose_frames_are_the_ndvi_of_each_date(con, 
     assert not np.array_equal(frames[0], frames[1]), "each date has its own picture"
 
 
-def test_the_client_downloads_an_mp4(con, tmp_path):
-    ndvi(con, JUNE_START).download(tmp_path / "ndvi.mp4", format="MP4", options={"colormap": "RdYlGn", "range": [-1, 1], "fps": 1})
+def test_a_batch_job_writes_an_mp4(con, tmp_path):
+    cube = ndvi(con, JUNE_START).save_result(format="MP4", options={"colormap": "RdYlGn", "range": [-1, 1], "fps": 1,
+                                                                       "filename_prefix": "ndvi"})
+    job = cube.create_job(title="NDVI time-lapse")
+    job.start_and_wait()
+    [asset] = job.get_results().get_assets()
+    assert (asset.key, asset.metadata["type"]) == ("ndvi.mp4", "video/mp4")
+    asset.download(tmp_path / "ndvi.mp4")
     frames, meta = mp4_frames(tmp_path / "ndvi.mp4")
     assert len(frames) == 3 and meta["fps"] == 1 and meta["size"] == (450, 304)
 
