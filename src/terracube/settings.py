@@ -146,6 +146,7 @@ class Settings(BaseSettings):
     basic_token_lifetime: int = Field(default=3600, ge=60)  # seconds a /credentials/basic token is valid
     refresh_token_lifetime: int = Field(default=30 * 24 * 3600, ge=300)  # seconds a refresh token is valid unused
     device_code_lifetime: int = Field(default=600, ge=60)  # seconds to enter a device flow's user code
+    device_poll_interval: int = Field(default=5, ge=1, le=60)  # seconds a device flow's client waits between polls (RFC 8628's default)
     # Live (unexpired) device codes of the built-in issuer: per requesting address, and in all. Anybody
     # may ask for them, so without a bound a script could fill the database (docs/auth.md).
     device_codes_per_address: int = Field(default=20, ge=1)

@@ -128,7 +128,7 @@ def test_a_batch_job_runs_a_stored_process(con, tmp_path):
     job = cube.save_result(format="GTiff").create_job(title="UDP job")
     estimate = requests.get(f"{con.root_url.rstrip('/')}/jobs/{job.job_id}/estimate", timeout=60)
     assert estimate.status_code == 200 and estimate.json()["size"] > 0, estimate.text
-    job.start_and_wait()
+    job.start_and_wait(max_poll_interval=1)
     job.get_results().download_files(tmp_path / "job")
     inline_ndvi_mean(con).download(tmp_path / "inline.tif", format="GTiff")
     assert np.array_equal(read_tutorial_ndvi(tmp_path / "job" / "openEO.tif"), read_tutorial_ndvi(tmp_path / "inline.tif"), equal_nan=True)

@@ -121,7 +121,7 @@ def test_client_credentials_as_scripts_and_the_test_suite_log_in(accounts_server
 def test_device_flow_approved_on_the_page_then_the_refresh_token_on_the_next_connect(accounts_server, openeo_home):
     url = accounts_server.url
     codes: list[str] = []
-    con = openeo.connect(url).authenticate_oidc(display=approver(url, "bob", PASSWORDS["bob"], codes))
+    con = openeo.connect(url).authenticate_oidc(display=approver(url, "bob", PASSWORDS["bob"], codes), max_poll_time=60)
     assert len(codes) == 1 and con.describe_account()["name"] == "bob"
     store = json.loads(next(openeo_home.glob("*refresh*")).read_text())
     assert f"{url}/oidc" in store
@@ -157,7 +157,7 @@ def test_keys_rotate_keeps_earlier_tokens_valid(accounts_server):
 
 def test_a_copied_refresh_token_ends_the_login(accounts_server, openeo_home):
     url = accounts_server.url
-    con = openeo.connect(url).authenticate_oidc(display=approver(url, "alice", PASSWORDS["alice"]))
+    con = openeo.connect(url).authenticate_oidc(display=approver(url, "alice", PASSWORDS["alice"]), max_poll_time=60)
     started_with = json.loads(next(openeo_home.glob("*refresh*")).read_text())[f"{url}/oidc"]["terracube-public"]["refresh_token"]
     # The next sessions exchange the stored token each (and store the new one)...
     for _ in range(2):
@@ -168,7 +168,7 @@ def test_a_copied_refresh_token_ends_the_login(accounts_server, openeo_home):
     assert copied.status_code == 400 and copied.json()["error"] == "invalid_grant"
     # The whole login is over: the stored token fails too, the next connect needs the device flow again.
     codes: list[str] = []
-    assert openeo.connect(url).authenticate_oidc(display=approver(url, "alice", PASSWORDS["alice"], codes)).describe_account()["name"] == "alice"
+    assert openeo.connect(url).authenticate_oidc(display=approver(url, "alice", PASSWORDS["alice"], codes), max_poll_time=60).describe_account()["name"] == "alice"
     assert len(codes) == 1
     del con
 
@@ -180,7 +180,7 @@ def test_a_restart_keeps_accounts_keys_and_tokens(tmp_path, openeo_home):
     first.start()
     try:
         token = requests.get(f"{first.url}/credentials/basic", auth=("alice", PASSWORDS["alice"])).json()["access_token"]
-        openeo.connect(first.url).authenticate_oidc(display=approver(first.url, "alice", PASSWORDS["alice"]))
+        openeo.connect(first.url).authenticate_oidc(display=approver(first.url, "alice", PASSWORDS["alice"]), max_poll_time=60)
         jwks = requests.get(f"{first.url}/oidc/jwks").json()
     finally:
         first.stop()

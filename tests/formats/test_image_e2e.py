@@ -53,7 +53,7 @@ def test_the_client_downloads_the_ndvi_as_a_png_coloured_as_its_values(con, tmp_
 def test_a_batch_job_writes_a_jpeg(con, tmp_path):
     cube = con.load_collection("SENTINEL2_L2A", spatial_extent=TUTORIAL_AOI, temporal_extent=AFTER, bands=["B04", "B03", "B02"])
     job = cube.save_result(format="JPEG", options={"range": [0, 2000], "filename_prefix": "truecolour"}).create_job(title="true colour")
-    job.start_and_wait()
+    job.start_and_wait(max_poll_interval=1)
     [asset] = job.get_results().get_assets()
     assert (asset.key, asset.metadata["type"]) == ("truecolour.jpg", "image/jpeg")
     asset.download(tmp_path / "truecolour.jpg")

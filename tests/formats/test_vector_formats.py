@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import geopandas as gpd
 import numpy as np
 import openeo
@@ -94,3 +96,13 @@ def test_the_client_downloads_field_means_as_geojson(data_dir, tmp_path, referen
     frame = gpd.read_file(tmp_path / "fields.geojson")
     for column, values in expected_columns(reference).items():
         np.testing.assert_allclose(frame[column].to_numpy(dtype=float), values, rtol=1e-6)
+
+
+def test_json_holds_the_means_and_the_geometries_as_geojson(reference, catalog, settings, tmp_path):
+    # A graph without save_result (the openeo client's ``execute()``) answers the same JSON.
+    [(path, _)] = execute(field_means("JSON"), request_env(settings, catalog, user_id=None), tmp_path).files
+    answer = json.loads(path.read_text())
+    assert answer["dims"] == ["geometry", "t", "bands"] and answer["coords"]["bands"] == ["B04", "B08"]
+    assert answer["coords"]["geometry"] == [feature["geometry"] for feature in FIELDS["features"]]
+    for band, values in zip(("B04", "B08"), np.array(answer["data"], dtype=float)[:, 0, :].T):
+        np.testing.assert_allclose(values, reference[band].isel(t=0).values, rtol=1e-6)

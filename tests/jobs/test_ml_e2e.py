@@ -30,7 +30,7 @@ def test_train_in_a_job_then_predict_with_the_saved_model(server, settings, cata
     # No max_variables: the client leaves it out, as CDSE users' scripts do.
     model = cube.aggregate_spatial(geometries=sites, reducer="mean").fit_class_random_forest(target=sites, num_trees=50, seed=7)
     job = model.create_job(title="forest")
-    job.start_and_wait()
+    job.start_and_wait(max_poll_interval=1)
     results = job.get_results()
     assets = {asset.name: asset for asset in results.get_assets()}
     assert set(assets) == {"model.json", "model.skops"}

@@ -69,7 +69,7 @@ def test_the_job_as_the_client_sees_it(con, server, tmp_path):
     job = cube.ndvi(nir="B08", red="B04").reduce_dimension(dimension="t", reducer="mean").create_job(title="listed", out_format="GTiff")
     assert job.status() == "created"
     assert job.job_id in [j["id"] for j in con.list_jobs()]
-    job.start_and_wait()
+    job.start_and_wait(max_poll_interval=1)
     info = job.describe()
     assert info["status"] == "finished" and info["progress"] == 100 and "usage" in info
     logs = job.logs()
@@ -90,7 +90,7 @@ def test_the_job_as_the_client_sees_it(con, server, tmp_path):
 def test_a_failing_job_reports_its_error(con):
     job = con.create_job(no_data(), title="no data")
     with pytest.raises(openeo.rest.JobFailedException):
-        job.start_and_wait(show_error_logs=False)
+        job.start_and_wait(show_error_logs=False, max_poll_interval=1)
     assert job.status() == "error"
     [entry] = job.logs(level="error")
     assert entry["code"] == "NoDataAvailable" and "No scenes" in entry["message"]
@@ -107,7 +107,7 @@ def test_a_job_result_feeds_the_next_graph_through_load_stac(con, tmp_path):
     """``load_stac_from_job``: the next graph reads the finished job's results by their signed URLs."""
     cube = con.load_collection("SENTINEL2_L2A", spatial_extent=TUTORIAL_AOI, temporal_extent=AFTER, bands=["B04", "B08"])
     job = cube.ndvi(nir="B08", red="B04").save_result(format="GTiff").create_job(title="NDVI series")
-    job.start_and_wait()
+    job.start_and_wait(max_poll_interval=1)
     job.get_results().download_files(tmp_path / "first")
     again = con.load_stac_from_job(job).reduce_dimension(dimension="t", reducer="mean")
     again.download(tmp_path / "second.tif")

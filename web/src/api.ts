@@ -140,16 +140,74 @@ export async function createService(title: string, processGraph: Json, configura
 
 export const deleteService = (id: string) => call(`/services/${encodeURIComponent(id)}`, { method: "DELETE" });
 
-/** A process graph run synchronously (POST /result): the file it saves, as a Blob. */
-export async function processResult(processGraph: Json): Promise<Blob> {
-  const headers = new Headers({ "Content-Type": "application/json" });
+// Synchronous results and batch jobs (the chart, the download and the jobs list).
+
+/** A request whose answer is not (only) JSON: the Response, or an ApiError. */
+async function send(path: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
   if (bearer) headers.set("Authorization", `Bearer ${bearer}`);
+  if (init.body && !headers.has("Content-Type")) headers.set("Content-Type", "application/json");
   let response: Response;
   try {
-    response = await fetch(`${API_ROOT}/result`, { method: "POST", headers, body: JSON.stringify({ process: { process_graph: processGraph } }) });
+    response = await fetch(API_ROOT + path, { ...init, headers });
   } catch (error) {
-    throw new ApiError(`The server did not answer (${(error as Error).message}).`, 0, "NetworkError");
+    throw new ApiError(`The server did not answer (${(error as Error).message}). Is terracube still running?`, 0, "NetworkError");
   }
   if (!response.ok) throw await errorOf(response);
-  return response.blob();
+  return response;
 }
+
+const processBody = (processGraph: Json, more: Json = {}) => JSON.stringify({ ...more, process: { process_graph: processGraph } });
+
+/** ``POST /result`` of a graph whose result is JSON (a graph ending in save_result(format="JSON")). */
+export const resultJson = <T = unknown>(processGraph: Json) => call<T>("/result", { method: "POST", body: processBody(processGraph) });
+
+/** ``POST /result`` of a graph that writes a file: its bytes and the name the server gives it. */
+export async function resultFile(processGraph: Json): Promise<{ blob: Blob; filename: string | null }> {
+  const response = await send("/result", { method: "POST", body: processBody(processGraph) });
+  const disposition = response.headers.get("Content-Disposition") ?? "";
+  return { blob: await response.blob(), filename: /filename="?([^";]+)"?/.exec(disposition)?.[1] ?? null };
+}
+
+export type JobStatus = "created" | "queued" | "running" | "canceled" | "finished" | "error";
+
+export interface Job {
+  id: string;
+  title?: string | null;
+  status: JobStatus;
+  progress?: number | null; // 0..100
+  created: string;
+  updated?: string;
+}
+
+export interface LogEntry {
+  id: string;
+  level: "error" | "warning" | "info" | "debug";
+  message: string;
+  time?: string;
+  code?: string;
+}
+
+export interface ResultAsset {
+  href: string; // signed: fetched without a token
+  title?: string;
+  type?: string;
+  "file:size"?: number;
+}
+
+/** A batch job for a graph (the server validates it now); its id. */
+export async function createJob(title: string, processGraph: Json): Promise<string> {
+  const response = await send("/jobs", { method: "POST", body: processBody(processGraph, { title }) });
+  const id = response.headers.get("OpenEO-Identifier") ?? response.headers.get("Location")?.split("/").pop();
+  if (!id) throw new ApiError("The server made the job but did not say its id.", response.status, "NoIdentifier");
+  return id;
+}
+
+const jobPath = (id: string) => `/jobs/${encodeURIComponent(id)}`;
+/** Queue the job (202, no body). */
+export const startJob = (id: string) => send(`${jobPath(id)}/results`, { method: "POST" }).then(() => undefined);
+export const job = (id: string) => call<Job>(jobPath(id));
+export const jobs = () => call<{ jobs: Job[] }>("/jobs?limit=50").then((answer) => answer.jobs);
+export const jobLogs = (id: string) => call<{ logs: LogEntry[] }>(`${jobPath(id)}/logs?limit=1000`).then((answer) => answer.logs);
+export const jobResults = (id: string) =>
+  call<{ assets?: Record<string, ResultAsset> }>(`${jobPath(id)}/results`).then((answer) => Object.entries(answer.assets ?? {}));

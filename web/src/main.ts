@@ -1,6 +1,9 @@
 // The terracube Browser: who is asking, the map, the search and the layer panels, wired together.
 import { call } from "./api";
 import { startSession } from "./account";
+import { ChartPanel } from "./chart";
+import { DownloadPanel } from "./download";
+import { JobsPanel } from "./jobs";
 import { LayerPanel } from "./layers";
 import { MapView } from "./map";
 import { SearchPanel } from "./search";
@@ -15,7 +18,10 @@ interface PageConfig {
 declare global {
   interface Window {
     // For people debugging the page and for the browser tests: the parts, and what they show.
-    terracube?: { map: MapView; search: SearchPanel; layers: LayerPanel; timelapse?: TimelapsePanel; ready: boolean };
+    terracube?: {
+      map: MapView; search: SearchPanel; layers: LayerPanel; ready: boolean;
+      chart?: ChartPanel; download?: DownloadPanel; jobs?: JobsPanel; timelapse?: TimelapsePanel;
+    };
   }
 }
 
@@ -24,9 +30,14 @@ async function main(): Promise<void> {
   const map = new MapView(byId("map"), config.basemap);
   const layers = new LayerPanel(map);
   const search = new SearchPanel(map, (state) => layers.searchChanged(state));
-  window.terracube = { map, search, layers, ready: false };
+  const jobs = new JobsPanel();
+  const chart = new ChartPanel(layers, search);
+  const download = new DownloadPanel(layers, search, jobs);
+  window.terracube = { map, search, layers, ready: false, chart, download, jobs };
   window.terracube.timelapse = new TimelapsePanel(map, search, layers);
-  await Promise.all([startSession(), map.ready()]); // collections are public: the search works before a login
+  const [loggedIn] = await Promise.all([startSession(), map.ready()]); // collections are public: the search works before a login
+  if (loggedIn) void jobs.refresh();
+  else jobs.needsLogin();
   await search.load();
   window.terracube.ready = true;
 }

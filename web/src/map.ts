@@ -3,7 +3,7 @@
 // are outlines only: a fill, stacked over the many scenes of one tile, would tint the layer below.
 import maplibregl, { type GeoJSONSource, type RasterTileSource, type StyleSpecification } from "maplibre-gl";
 import "maplibre-gl/dist/maplibre-gl.css";
-import type { FeatureCollection } from "geojson";
+import type { FeatureCollection, Geometry } from "geojson";
 import type { Item } from "./api";
 
 export type BBox = [number, number, number, number]; // west, south, east, north (WGS84)
@@ -17,6 +17,7 @@ function baseStyle(basemap: string | null): StyleSpecification {
     sources: {
       extent: { type: "geojson", data: EMPTY },
       scenes: { type: "geojson", data: EMPTY, promoteId: "id" },
+      area: { type: "geojson", data: EMPTY },
     },
     layers: [{ id: "background", type: "background", paint: { "background-color": "#e9e7e2" } }],
   };
@@ -33,6 +34,8 @@ function baseStyle(basemap: string | null): StyleSpecification {
         "line-width": ["case", ["boolean", ["feature-state", "selected"], false], 3, 1],
       },
     },
+    // The search's area (drawn, typed or uploaded), over the footprints.
+    { id: "area-line", type: "line", source: "area", paint: { "line-color": "#7b2cbf", "line-width": 2.5 } },
   );
   return style;
 }
@@ -77,6 +80,15 @@ export class MapView {
       geometry: { type: "Polygon", coordinates: [[[w, s], [e, s], [e, n], [w, n], [w, s]]] },
     });
     this.map.fitBounds([[w, s], [e, n]], { padding: 24, animate: false });
+  }
+
+  /** The search's area as an outline (null: none, the view is the area). */
+  showArea(geometry: Geometry | null): void {
+    (this.map.getSource("area") as GeoJSONSource).setData(geometry ? { type: "Feature", properties: {}, geometry } : EMPTY);
+  }
+
+  fitArea([w, s, e, n]: BBox): void {
+    this.map.fitBounds([[w, s], [e, n]], { padding: 40, animate: false, maxZoom: 15 });
   }
 
   showScenes(items: Item[]): void {

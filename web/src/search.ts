@@ -1,13 +1,18 @@
-// The search panel: a collection, the map's view as the area, dates and a maximum cloud cover; the
-// scenes found are listed (date, cloud cover) and drawn as footprints. Picking one sets the layer's date.
+// The search panel: a collection, an area (the map's view, or one drawn, typed or uploaded: area.ts), dates
+// and a maximum cloud cover; the scenes found are listed (date, cloud cover), put on a timeline (timeline.ts)
+// and drawn as footprints. Picking one, in the list or on the timeline, sets the layer's date.
 import { collection as describeCollection, collections, searchItems, type Collection, type Item } from "./api";
+import { AreaPanel, boxPolygon, type ChosenArea } from "./area";
 import type { BBox, MapView } from "./map";
+import { CLEAR_CLOUD, latestClear, Timeline } from "./timeline";
 import { byId, clearError, showError, working } from "./ui";
+
+export { boxPolygon };
 
 export interface SearchState {
   collection: Collection | null;
-  area: BBox | null; // the area of the last search (the bounding box of `geometry`)
-  geometry: GeoJSON.Polygon | GeoJSON.MultiPolygon | null; // the area itself (a drawn or uploaded one, else the view's box)
+  area: BBox | null; // the search's area (the bounding box of `geometry`): the one chosen, else the view's at the last search (null before one, and after "Clear area")
+  geometry: GeoJSON.Polygon | GeoJSON.MultiPolygon | null; // the area itself (a drawn, typed or uploaded one, else the view's box)
   period: [string, string]; // the date inputs
   scene: Item | null; // the scene picked
   items: Item[]; // the scenes the last search found, in date order (oldest first)
@@ -15,11 +20,7 @@ export interface SearchState {
 
 export type OnChange = (state: SearchState) => void;
 
-/** A bounding box as a GeoJSON polygon (west, south, east, north in WGS84). */
-export function boxPolygon([w, s, e, n]: BBox): GeoJSON.Polygon {
-  return { type: "Polygon", coordinates: [[[w, s], [e, s], [e, n], [w, n], [w, s]]] };
-}
-
+const LATEST_CLEAR = `the newest scene with at most ${CLEAR_CLOUD} % cloud`;
 const day = (datetime: string | null) => (datetime ?? "").slice(0, 10);
 
 /** The scene's quicklook, if this server serves it: another host's would be a request leaving the server. */
@@ -33,8 +34,13 @@ function quicklookOf(item: Item): string | null {
 export class SearchPanel {
   readonly state: SearchState = { collection: null, area: null, geometry: null, period: ["", ""], scene: null, items: [] };
   private items: Item[] = [];
+  readonly area: AreaPanel;
+  readonly timeline: Timeline;
 
   constructor(private readonly map: MapView, private readonly onChange: OnChange) {
+    this.area = new AreaPanel(map, (chosen) => this.areaChanged(chosen));
+    this.timeline = new Timeline(byId("timeline"), (item) => this.pick(item));
+    byId("latest-clear").addEventListener("click", () => this.pickLatestClear());
     byId<HTMLFormElement>("search-form").addEventListener("submit", (event) => {
       event.preventDefault();
       void this.search();
@@ -96,7 +102,8 @@ export class SearchPanel {
       return;
     }
     clearError();
-    const area = this.map.viewBBox();
+    const chosen = this.area.chosen;
+    const area = chosen?.bbox ?? this.map.viewBBox();
     const maxCloud = Number(byId<HTMLInputElement>("max-cloud").value);
     const button = byId<HTMLButtonElement>("search-button");
     button.disabled = true;
@@ -106,8 +113,8 @@ export class SearchPanel {
       const items = await searchItems({ collection: c.id, bbox: area, from, to, maxCloud });
       items.sort((a, b) => day(a.properties.datetime).localeCompare(day(b.properties.datetime)));
       this.state.area = area;
-      this.state.geometry = boxPolygon(area);
-      this.showScenes(items);
+      this.state.geometry = chosen?.geometry ?? boxPolygon(area);
+      this.showScenes(items, [from, to]);
     } catch (error) {
       byId("scene-count").textContent = "";
       showError(error, "Search");
@@ -117,17 +124,43 @@ export class SearchPanel {
     }
   }
 
-  private showScenes(items: Item[]): void {
+  private showScenes(items: Item[], period: [string, string] | null = null): void {
     this.items = items;
     this.state.items = items;
     this.state.scene = null;
     this.map.showScenes(items);
     const list = byId("scenes");
     list.replaceChildren(...items.map((item) => this.sceneEntry(item)));
-    byId("scene-count").textContent = this.state.area === null ? "" :
-      items.length === 0 ? "No scene matches: widen the dates, the cloud cover or the view." :
+    byId("scene-count").textContent = this.state.area === null || period === null ? "" :
+      items.length === 0 ? "No scene matches: widen the dates, the cloud cover or the area." :
       `${items.length} scene${items.length === 1 ? "" : "s"}. Pick one to show it.`;
+    this.timeline.show(items, period ?? ["", ""]);
+    byId<HTMLButtonElement>("latest-clear").disabled = period === null; // after a search, even one that found nothing
+    byId("latest-clear-note").textContent = LATEST_CLEAR;
     this.onChange(this.state);
+  }
+
+  /** A new area: the layers use it at once; the scenes listed are the last search's until the next one. */
+  private areaChanged(chosen: ChosenArea | null): void {
+    this.state.area = chosen?.bbox ?? null;
+    this.state.geometry = chosen?.geometry ?? null;
+    if (this.items.length > 0 || byId("scene-count").textContent) {
+      byId("scene-count").textContent = "The area changed: search again for its scenes. The scenes below are the last search's.";
+    }
+    this.onChange(this.state);
+  }
+
+  /** The shortcut: the newest scene with at most CLEAR_CLOUD % cloud of the last search (its area and dates). */
+  pickLatestClear(): Item | null {
+    const item = latestClear(this.items);
+    const note = byId("latest-clear-note");
+    if (item) {
+      this.pick(item);
+      note.textContent = `Picked ${item.properties.datetime?.slice(0, 10)}: the newest scene with at most ${CLEAR_CLOUD} % cloud.`;
+    } else {
+      note.textContent = `No scene of this search has at most ${CLEAR_CLOUD} % cloud: none picked. Widen the dates or the cloud cover.`;
+    }
+    return item;
   }
 
   private sceneEntry(item: Item): HTMLLIElement {
@@ -166,8 +199,21 @@ export class SearchPanel {
     for (const button of byId("scenes").querySelectorAll<HTMLButtonElement>("button.scene")) {
       button.setAttribute("aria-pressed", String(item !== null && button.dataset.id === item.id));
     }
+    byId("latest-clear-note").textContent = LATEST_CLEAR;
+    this.scrollListTo(item);
+    this.timeline.select(item?.id ?? null);
     this.map.selectScene(item?.id ?? null);
     this.onChange(this.state);
+  }
+
+  /** The picked scene in view in the list (picked on the timeline, say), without scrolling the panel. */
+  private scrollListTo(item: Item | null): void {
+    const list = byId("scenes");
+    const entry = item && list.querySelector<HTMLElement>(`button.scene[data-id="${CSS.escape(item.id)}"]`);
+    if (!entry) return;
+    const [box, row] = [list.getBoundingClientRect(), entry.getBoundingClientRect()];
+    if (row.top < box.top) list.scrollTop += row.top - box.top;
+    else if (row.bottom > box.bottom) list.scrollTop += row.bottom - box.bottom;
   }
 
   /** The scenes of one date (for tests and links): pick the first found that day. */

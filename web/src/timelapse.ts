@@ -5,7 +5,7 @@
 // at a time, so a slow one delays the next instead of piling up requests. Export asks the server for
 // the same graph as a GIF or MP4 (save_result) and offers the file as a download.
 import type { RasterTileSource } from "maplibre-gl";
-import { createService, deleteService, processResult, type Item, type Service } from "./api";
+import { createService, deleteService, resultFile, type Item, type Service } from "./api";
 import { FormulaError } from "./formula";
 import { DEFAULT_RENDERING, layerGraph, tileUrl, type LayerGraph, type LayerKind, type LayerRequest, type Rendering } from "./graphs";
 import type { LayerPanel } from "./layers";
@@ -364,7 +364,7 @@ export class TimelapsePanel {
     link.hidden = true;
     const done = working(`Making the ${format} of ${made.layer.title}…`);
     try {
-      const file = await processResult(graph);
+      const { blob: file } = await resultFile(graph);
       const [first, lastDate] = made.request.dates;
       const name = `timelapse-${made.request.kind}-${first}-${lastDate}.${format.toLowerCase()}`;
       if (link.href) URL.revokeObjectURL(link.href);

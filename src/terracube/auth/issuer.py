@@ -292,7 +292,7 @@ class DeviceEndpoint(DeviceAuthorizationEndpoint):
         service = server.context.service
         self.approve_now = service.no_login_needed()
         self.EXPIRES_IN = server.context.settings.device_code_lifetime
-        self.INTERVAL = 1 if self.approve_now else 5
+        self.INTERVAL = 1 if self.approve_now else server.context.settings.device_poll_interval
         self.request: FormRequest | None = None
 
     def create_endpoint_response(self, request: FormRequest):

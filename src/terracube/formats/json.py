@@ -1,4 +1,8 @@
-"""JSON output for scalars, arrays and small cubes; nodata and NaN become null."""
+"""JSON output for scalars, arrays and small cubes; nodata and NaN become null.
+
+A vector cube's ``geometry`` labels (shapely shapes, aggregate_spatial's result) are written as
+GeoJSON geometry objects, in the cube's CRS as they were given.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ def to_jsonable(value: Any, compute: dict | None = None) -> Any:
         return [to_jsonable(v) for v in value.tolist()] if value.ndim else to_jsonable(value.item())
     if isinstance(value, np.generic):
         return to_jsonable(value.item())
+    if hasattr(value, "__geo_interface__"):
+        return to_jsonable(value.__geo_interface__)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, (list, tuple)):
