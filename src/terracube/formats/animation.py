@@ -16,8 +16,8 @@ what browsers and phones play) written by the ffmpeg binary of the ``imageio-ffm
 no-data black as in JPEG; a frame of odd width or height gets one black row or column, as H.264
 needs even sizes.
 
-Frames are computed a batch of dates at a time, so memory follows the batch, not the cube; how many frames
-and how many pixels a frame may have are the server's limits (``animation_max_frames``,
+Frames are computed a batch of dates at a time, so memory follows the batch, not the cube. How
+many frames and how many pixels a frame may have are the server's limits (``animation_max_frames``,
 ``animation_max_frame_pixels``), checked from the cube's shape when ``save_result`` is evaluated,
 before a pixel is read (``check_animation``).
 """
@@ -36,7 +36,6 @@ from terracube.errors import FormatUnsuitable
 from terracube.formats.picture import PARAMETERS as PICTURE_PARAMETERS
 from terracube.formats.picture import Picture, _invalid, _number, _shown, draw, picture_options
 
-EXTENSIONS = {"gif": "gif", "mp4": "mp4"}
 DEFAULT_FPS = 2.0
 MAX_FPS = 30.0
 MIN_FPS = 0.1
