@@ -87,7 +87,7 @@ def test_the_search_s_dates_become_a_time_lapse_of_the_ndvi(page, server):
     assert state["dates"] == days and len(days) > 10 and PICKED in days
     assert page.get_by_role("slider", name=re.compile("^Date:")).get_attribute("max") == str(len(days) - 1)
     assert page.locator("#timelapse-date").inner_text() == f"3 June 2021 (1 of {len(days)})"
-    assert page.locator("#timelapse-title-note").inner_text().startswith(f"NDVI on the {len(days)} dates of the scenes found")
+    assert page.locator("#timelapse-title-note").inner_text().startswith(f"NDVI, 2021-06-03 to 2021-07-31: the {len(days)} dates of the scenes found")
     # One service over the whole period, with the search's cloud limit: its tiles carry the date.
     service = page.evaluate("window.terracube.timelapse.status.service")
     assert service["title"].startswith("Time-lapse: NDVI, 2021-06-03 to 2021-07-31"), service["title"]

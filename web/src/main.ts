@@ -2,6 +2,8 @@
 import { call } from "./api";
 import { startSession } from "./account";
 import { ChartPanel } from "./chart";
+import { CodePanel } from "./code";
+import { ComparePanel } from "./compare";
 import { DownloadPanel } from "./download";
 import { JobsPanel } from "./jobs";
 import { LayerPanel } from "./layers";
@@ -20,7 +22,8 @@ declare global {
     // For people debugging the page and for the browser tests: the parts, and what they show.
     terracube?: {
       map: MapView; search: SearchPanel; layers: LayerPanel; ready: boolean;
-      chart?: ChartPanel; download?: DownloadPanel; jobs?: JobsPanel; timelapse?: TimelapsePanel;
+      compare?: ComparePanel; code?: CodePanel; chart?: ChartPanel; download?: DownloadPanel; jobs?: JobsPanel;
+      timelapse?: TimelapsePanel;
     };
   }
 }
@@ -30,10 +33,12 @@ async function main(): Promise<void> {
   const map = new MapView(byId("map"), config.basemap);
   const layers = new LayerPanel(map);
   const search = new SearchPanel(map, (state) => layers.searchChanged(state));
+  const compare = new ComparePanel(map, layers, config.basemap);
+  const code = new CodePanel(layers, compare);
   const jobs = new JobsPanel();
   const chart = new ChartPanel(layers, search);
   const download = new DownloadPanel(layers, search, jobs);
-  window.terracube = { map, search, layers, ready: false, chart, download, jobs };
+  window.terracube = { map, search, layers, compare, code, chart, download, jobs, ready: false };
   window.terracube.timelapse = new TimelapsePanel(map, search, layers);
   const [loggedIn] = await Promise.all([startSession(), map.ready()]); // collections are public: the search works before a login
   if (loggedIn) void jobs.refresh();

@@ -1,6 +1,7 @@
 // The map: MapLibre on a plain background (no request leaves the server), the collection's extent and
 // the scenes' footprints as GeoJSON, and one raster layer at a time: a map service's tiles. Footprints
 // are outlines only: a fill, stacked over the many scenes of one tile, would tint the layer below.
+// Compare (compare.ts, swipe.ts) adds rasters of its own beside the layer, and a second map.
 import maplibregl, { type GeoJSONSource, type RasterTileSource, type StyleSpecification } from "maplibre-gl";
 import "maplibre-gl/dist/maplibre-gl.css";
 import type { FeatureCollection, Geometry } from "geojson";
@@ -11,7 +12,7 @@ export type BBox = [number, number, number, number]; // west, south, east, north
 const EMPTY: FeatureCollection = { type: "FeatureCollection", features: [] };
 const LAYER_SOURCE = "layer";
 
-function baseStyle(basemap: string | null): StyleSpecification {
+export function baseStyle(basemap: string | null): StyleSpecification {
   const style: StyleSpecification = {
     version: 8,
     sources: {
@@ -38,6 +39,29 @@ function baseStyle(basemap: string | null): StyleSpecification {
     { id: "area-line", type: "line", source: "area", paint: { "line-color": "#7b2cbf", "line-width": 2.5 } },
   );
   return style;
+}
+
+export interface RasterOptions {
+  minzoom?: number;
+  maxzoom?: number;
+  bounds?: number[];
+}
+
+/** A map service's tiles as a raster source and layer ``id`` on ``map``, under the outlines (``before``) if there are any. */
+export function addRaster(map: maplibregl.Map, id: string, tiles: string, options: RasterOptions): void {
+  removeRaster(map, id);
+  map.addSource(id, {
+    type: "raster", tiles: [tiles], tileSize: 256,
+    minzoom: options.minzoom ?? 0, maxzoom: options.maxzoom ?? 18,
+    ...(options.bounds && options.bounds.length === 4 ? { bounds: options.bounds as BBox } : {}),
+  });
+  const before = map.getLayer("extent") ? "extent" : undefined;
+  map.addLayer({ id, type: "raster", source: id, paint: { "raster-resampling": "nearest", "raster-fade-duration": 0 } }, before);
+}
+
+export function removeRaster(map: maplibregl.Map, id: string): void {
+  if (map.getLayer(id)) map.removeLayer(id);
+  if (map.getSource(id)) map.removeSource(id);
 }
 
 export class MapView {
@@ -114,6 +138,11 @@ export class MapView {
       ...(options.bounds && options.bounds.length === 4 ? { bounds: options.bounds as BBox } : {}),
     });
     this.map.addLayer({ id: LAYER_SOURCE, type: "raster", source: LAYER_SOURCE, paint: { "raster-resampling": "nearest", "raster-fade-duration": 0 } }, "extent");
+  }
+
+  /** Hide or show again the layer (compare draws its own layers meanwhile). */
+  layerVisible(visible: boolean): void {
+    if (this.map.getLayer(LAYER_SOURCE)) this.map.setLayoutProperty(LAYER_SOURCE, "visibility", visible ? "visible" : "none");
   }
 
   /** New rendering options: the same service, other tile URLs (MapLibre reloads the tiles). */

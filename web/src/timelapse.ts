@@ -119,7 +119,11 @@ export class TimelapsePanel {
     const kind = this.layers.kind();
     const formula = byId<HTMLInputElement>("formula").value;
     const area = scenesArea(state.area, state.items);
-    const request: LayerRequest = { kind, formula, collection: state.collection, dates: [dates[0], dates[dates.length - 1]], area };
+    // One date a frame: the layer panel's reduction over the dates (mean, median...) does not apply; its cloud mask does.
+    const request: LayerRequest = {
+      kind, formula, collection: state.collection, dates: [dates[0], dates[dates.length - 1]], area,
+      reducer: null, maskClouds: byId<HTMLInputElement>("mask-clouds").checked,
+    };
     let layer: LayerGraph;
     try {
       layer = layerGraph(request);
@@ -163,7 +167,7 @@ export class TimelapsePanel {
       slider.value = "0";
       byId("timelapse-controls").hidden = false;
       const count = this.status.dates.length;
-      byId("timelapse-title-note").textContent = `${layer.title.replace(/,[^,]*$/, "")} on the ${count} date${count === 1 ? "" : "s"} of the scenes found` +
+      byId("timelapse-title-note").textContent = `${layer.title}: the ${count} date${count === 1 ? "" : "s"} of the scenes found` +
         (info?.minzoom !== undefined ? `; drawn from zoom level ${info.minzoom} on.` : ".");
       if (!this.widthChosen) this.exportSize(made.request.area!);
       await this.goTo(0);
