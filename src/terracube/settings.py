@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # Process calls one request's graph may make while it is built (stored processes and
     # callbacks included): 30 stored processes that each call the previous one twice would be 2^31.
     max_evaluations: int = Field(default=100_000, ge=1)
+    # Animations (save_result as GIF or MP4, docs/services.md#time-lapses-gif-and-mp4): frames (dates) one may have,
+    # and pixels in one frame; beyond them 400 FormatUnsuitable, for batch jobs too.
+    animation_max_frames: int = Field(default=100, ge=1)
+    animation_max_frame_pixels: int = Field(default=2_000_000, ge=1)
     # Dask chunk edge in pixels for loading, at most; a multiple of the COG tiles (256) is best.
     chunk_size: int = 2048
     # Smaller chunks when a chunk's stack of every scene and band would need more bytes than this

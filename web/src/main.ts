@@ -9,6 +9,7 @@ import { JobsPanel } from "./jobs";
 import { LayerPanel } from "./layers";
 import { MapView } from "./map";
 import { SearchPanel } from "./search";
+import { TimelapsePanel } from "./timelapse";
 import { byId, showError } from "./ui";
 import "./style.css";
 
@@ -22,6 +23,7 @@ declare global {
     terracube?: {
       map: MapView; search: SearchPanel; layers: LayerPanel; ready: boolean;
       compare?: ComparePanel; code?: CodePanel; chart?: ChartPanel; download?: DownloadPanel; jobs?: JobsPanel;
+      timelapse?: TimelapsePanel;
     };
   }
 }
@@ -37,6 +39,7 @@ async function main(): Promise<void> {
   const chart = new ChartPanel(layers, search);
   const download = new DownloadPanel(layers, search, jobs);
   window.terracube = { map, search, layers, compare, code, chart, download, jobs, ready: false };
+  window.terracube.timelapse = new TimelapsePanel(map, search, layers);
   const [loggedIn] = await Promise.all([startSession(), map.ready()]); // collections are public: the search works before a login
   if (loggedIn) void jobs.refresh();
   else jobs.needsLogin();

@@ -31,6 +31,9 @@ class OutputFormat:
     listed: bool = True
     # Checks literal ``options`` when the process graph is validated (before anything runs); raises an OpenEOError.
     check_options: Callable[[dict], None] | None = None
+    # Checks the lazy value and options against the server's limits (data, options, settings) when
+    # save_result is evaluated, before a pixel is computed; raises an OpenEOError.
+    check_data: Callable[[Any, dict, Any], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,27 @@ def _picture_parameters(image_format):
     return JPEG_PARAMETERS if image_format == "jpeg" else PARAMETERS
 
 
+def _animation(video_format):
+    def write(data, directory, options, compute):
+        from terracube.formats import animation
+
+        return getattr(animation, f"write_{video_format}")(data, directory, options, compute)
+
+    def check_options(options):
+        from terracube.formats.animation import animation_options
+
+        animation_options(options, video_format)
+
+    def check_data(data, options, settings):
+        from terracube.formats.animation import check_animation
+
+        check_animation(data, options, settings, video_format)
+
+    from terracube.formats.animation import PARAMETERS
+
+    return {"writer": write, "parameters": PARAMETERS, "check_options": check_options, "check_data": check_data}
+
+
 def _ml_model(data, directory, options, compute):
     from terracube.formats.ml_model import write_ml_model
 
@@ -120,6 +144,11 @@ OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
                  _picture_parameters("png"), check_options=_check_picture("png")),
     OutputFormat("JPEG", "JPEG (black where there is no data)", "image/jpeg", ("raster",), _picture("jpeg"),
                  _picture_parameters("jpeg"), aliases=("JPG",), check_options=_check_picture("jpeg")),
+    # Time-lapses: one frame per date, each drawn as the PNG of that date is (formats/animation.py).
+    OutputFormat("GIF", "Animated GIF, one frame per date (transparent where there is no data)", "image/gif", ("raster",),
+                 **_animation("gif")),
+    OutputFormat("MP4", "MP4 video (H.264), one frame per date (black where there is no data)", "video/mp4", ("raster",),
+                 **_animation("mp4")),
     OutputFormat("JSON", "JavaScript Object Notation", "application/json", ("raster", "vector", "table", "other"), _json),
     OutputFormat("ML-MODEL", "Machine learning model (skops) with its STAC Item", "application/octet-stream; application=skops",
                  ("other",), _ml_model, listed=False),

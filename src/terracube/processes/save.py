@@ -17,6 +17,8 @@ def check_arguments(arguments: dict[str, Any], env: ProcessEnv) -> None:
 
 def save_result(data: Any, format: str, options: dict | None = None, *, env: ProcessEnv) -> bool:
     spec = output_format(format)
+    if spec.check_data is not None and env.grid is None:  # a map tile draws the cube and writes no file
+        spec.check_data(data, dict(options or {}), env.settings)
     env.saved_results.append(SavedResult(data, spec.name, dict(options or {}), env.node_id))
     return True
 
