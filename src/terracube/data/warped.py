@@ -44,9 +44,16 @@ class DayRead:
     bands: tuple[tuple[AssetRead, ...], ...]
 
 
-def load_warped(items, bands: dict[str, str], geobox: GeoBox, driver: ArchiveDriver) -> xr.DataArray:
-    """The cube ``(t, bands, y, x)`` on ``geobox``, one chunk per day (meant for grids of a tile's size)."""
-    parsed = list(parse_items(items, md_plugin=driver.md_parser))
+def load_warped(items, bands: dict[str, str], geobox: GeoBox, driver: ArchiveDriver, parsed: list | None = None,
+                eager: bool = False) -> xr.DataArray:
+    """The cube ``(t, bands, y, x)`` on ``geobox``, one chunk per day (meant for grids of a tile's size).
+
+    ``parsed``: the items as odc-stac parses them, when the caller has that already. ``eager``: a
+    cube of one day is read now and held in numpy (a tile being drawn: its pixels are computed right
+    after, and a dask graph costs more than they do). Several days stay lazy even then: a tile may
+    draw only one of them (the latest, or WMTS's TIME), and a lazy cube reads that one alone.
+    """
+    parsed = parsed if parsed is not None else list(parse_items(items, md_plugin=driver.md_parser))
     days = _solar_days(parsed, geobox)
     reads = []
     for members in days.values():
@@ -60,11 +67,14 @@ def load_warped(items, bands: dict[str, str], geobox: GeoBox, driver: ArchiveDri
                     continue  # a scene without this asset adds nothing to the band
             sources.append(tuple(found))
         reads.append(tuple(sources))
-    name = "warp-" + tokenize(geobox, list(bands), reads, driver.gdal_options)
-    graph = {(name, t, 0, 0, 0): (read_day, DayRead(driver, geobox, sources)) for t, sources in enumerate(reads)}
-    height, width = geobox.shape.y, geobox.shape.x
-    chunks = ((1,) * len(reads), (len(bands),), (height,), (width,))
-    array = da.Array(HighLevelGraph.from_collections(name, graph, dependencies=()), name, chunks, dtype=np.float32)
+    if eager and len(reads) == 1:
+        array = read_day(DayRead(driver, geobox, reads[0]))
+    else:
+        name = "warp-" + tokenize(geobox, list(bands), reads, driver.gdal_options)
+        graph = {(name, t, 0, 0, 0): (read_day, DayRead(driver, geobox, sources)) for t, sources in enumerate(reads)}
+        height, width = geobox.shape.y, geobox.shape.x
+        chunks = ((1,) * len(reads), (len(bands),), (height,), (width,))
+        array = da.Array(HighLevelGraph.from_collections(name, graph, dependencies=()), name, chunks, dtype=np.float32)
     labels = np.array([np.datetime64(parsed[members[0]].nominal_datetime.replace(tzinfo=None), "ns") for members in days.values()])
     coords = {DIM_T: labels, DIM_BANDS: list(bands), **xr_coords(geobox)}
     return xr.DataArray(array, dims=(DIM_T, DIM_BANDS, "y", "x"), coords=coords)
