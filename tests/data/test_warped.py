@@ -48,3 +48,20 @@ def test_a_warped_tile_is_the_cube_odc_stac_reads(scenes, driver, grid):
     # source pixels themselves is tests/services/test_tiles_render.py's business.
     assert same.mean() > 0.995
     assert np.isfinite(ours).any()
+
+
+def test_a_tile_being_drawn_reads_one_day_at_once_into_the_same_cube(scenes):
+    """``eager`` (a tile being drawn): a load of one day is read now, into numpy, and is the lazy cube
+    computed; a load of several days stays lazy, since the tile may draw only one of them."""
+    import dask.array
+    import xarray as xr
+
+    grid, options = tile(4255, 2759, 13), ReadOptions(gdal=gdal_environment({}, 30, 2))
+    one_day = [item for item in scenes if item.datetime.date().isoformat() == "2021-07-21"]
+    lazy = load_items(one_day, BANDS, grid, 2048, options, RESOLUTIONS, warp=True)
+    eager = load_items(one_day, BANDS, grid, 2048, options, RESOLUTIONS, warp=True, eager=True)
+    assert isinstance(lazy.data, dask.array.Array) and isinstance(eager.data, np.ndarray)
+    xr.testing.assert_identical(eager, lazy.compute())
+    assert np.isfinite(eager.values).any() and np.isnan(eager.values).any()  # the archive's edge crosses this tile
+    several = load_items(scenes, BANDS, grid, 2048, options, RESOLUTIONS, warp=True, eager=True)
+    assert several.sizes["t"] == 3 and isinstance(several.data, dask.array.Array)

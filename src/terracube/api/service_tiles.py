@@ -192,7 +192,9 @@ async def tile(request: Request, service_id: str, z: str, x: str, y: str, image_
     held = tiles.memory_tile(app_settings(request.app), service_id, version, *address, options=options, time=time)
     if held is not None:
         return tile_answer(request, held)  # the hottest tiles: no thread, no file
-    service = await enabled_service(request, service_id)
+    service = versions.service(service_id, version)  # that version as read before: it never changes
+    if service is None:
+        service = await run_in_threadpool(versions.read, service_id)
     if service is None:
         raise ServiceNotFound(shortened(service_id))
     return await tile_response(request, service, address, options, time)

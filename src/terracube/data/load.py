@@ -103,9 +103,11 @@ def load_items(
         cube = load_warped(newest_first, bands, geobox, driver, parsed=parsed, eager=eager)
     if cube is None:
         cube = _load_by_resolution(newest_first, bands, geobox, chunk_size, driver, resolutions or {})
-    # Day labels at midnight UTC, as CDSE labels its Sentinel-2 cubes.
-    days = pd.DatetimeIndex(cube[DIM_T].values).floor("D")
-    cube = cube.assign_coords({DIM_T: days.values.astype("datetime64[ns]")})
+    # Day labels at midnight UTC, as CDSE labels its Sentinel-2 cubes (the warped read gives them so already).
+    labels = cube[DIM_T].values
+    days = pd.DatetimeIndex(labels).floor("D").values.astype("datetime64[ns]")
+    if not np.array_equal(days, labels):
+        cube = cube.assign_coords({DIM_T: days})
     cube.attrs = {"nodata": np.nan}
     cube.name = None
     return cube

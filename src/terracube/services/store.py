@@ -217,11 +217,14 @@ class EnabledVersions:
     costs a query, as it did.
     """
 
-    def __init__(self, store: ServiceStore, max_age: float = 1.0, size: int = 10_000):
+    def __init__(self, store: ServiceStore, max_age: float = 1.0, size: int = 10_000, services: int = 256):
         self.store = store
         self.max_age = max_age
         self.size = size
         self._seen: OrderedDict[str, tuple[int, float]] = OrderedDict()  # id -> (version, when read)
+        # A version of a service never changes (every PATCH makes a new one), so it is kept as read.
+        self._services: OrderedDict[tuple[str, int], Service] = OrderedDict()
+        self.services_size = services
         self._lock = threading.Lock()
 
     def recent(self, service_id: str) -> int | None:
@@ -246,6 +249,23 @@ class EnabledVersions:
                     self._seen.popitem(last=False)
         return version
 
+    def service(self, service_id: str, version: int) -> Service | None:
+        """The service at ``version`` if it was read here before, else None (then ``read``)."""
+        with self._lock:
+            return self._services.get((service_id, version))
+
+    def read(self, service_id: str) -> Service | None:
+        """The enabled service as the database has it now (``ServiceStore.enabled``), kept by version."""
+        service = self.store.enabled(service_id)
+        if service is not None:
+            with self._lock:
+                self._services[(service.id, service.version)] = service
+                while len(self._services) > self.services_size:
+                    self._services.popitem(last=False)
+        return service
+
     def forget(self, service_id: str) -> None:
         with self._lock:
             self._seen.pop(service_id, None)
+            for key in [key for key in self._services if key[0] == service_id]:
+                del self._services[key]
