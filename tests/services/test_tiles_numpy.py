@@ -132,3 +132,59 @@ def test_a_tile_on_numpy_draws_what_result_computes(env, tmp_path, case, address
     drawn_pixels = rgba[..., 3] > 0
     assert drawn_pixels[safe].mean() > (0.5 if case != "masked-and-scaled" else 0.3)
     assert len(np.unique(rgba[safe & drawn_pixels][:, :3], axis=0)) > 20  # a picture of the valley, not one colour
+
+
+def merged_ndvi() -> dict:
+    """Two loads of one band each, merged into one cube, then its NDVI."""
+    return {"red": load(["B04"]), "nir": load(["B08"]),
+            "both": node("merge_cubes", cube1=ref("red"), cube2=ref("nir")),
+            "ndvi": {**node("ndvi", data=ref("both"), nir="B08", red="B04"), "result": True}}
+
+
+def smoothed_red() -> dict:
+    """A 3 x 3 mean over the tile's grid: its edge pixels see no-data beyond the tile, whatever the array behind."""
+    kernel = [[1, 1, 1], [1, 1, 1], [1, 1, 1]]
+    return {"load": load(["B04"]), "mean": {**node("apply_kernel", data=ref("load"), kernel=kernel, factor=1 / 9), "result": True}}
+
+
+def coarse_red() -> dict:
+    """Resampled onto 60 m UTM pixels: the tile then puts the cube back onto its own grid."""
+    return {"load": load(["B04"]), "coarse": {**node("resample_spatial", data=ref("load"), resolution=60, projection=32632, method="near"),
+                                             "result": True}}
+
+
+def true_colour() -> dict:
+    renamed = node("rename_labels", data=ref("load"), dimension="bands", target=["r", "g", "b"], source=["B04", "B03", "B02"])
+    scaled = callback("linear_scale_range", x={"from_parameter": "x"}, inputMin=0, inputMax=2500, outputMin=0, outputMax=1)
+    return {"load": load(["B04", "B03", "B02", "B08"]), "rgb": node("filter_bands", data=ref("load"), bands=["B04", "B03", "B02"]),
+            "renamed": {**renamed, "arguments": {**renamed["arguments"], "data": ref("rgb")}},
+            "scaled": {**node("apply", data=ref("renamed"), process=scaled), "result": True}}
+
+
+# (graph, configuration, whether the tile is drawn without a dask task: apply_kernel and the warps of
+# resample_spatial run their own small dask computations, whatever the array behind)
+GRAPHS = {
+    "ndvi": (ndvi(), {"colormap": "RdYlGn", "range": [-1, 1]}, True),
+    "masked-and-scaled": (masked_and_scaled(), {"colormap": "viridis", "range": [0, 1]}, True),
+    "merged-ndvi": (merged_ndvi(), {"colormap": "RdYlGn", "range": [-1, 1]}, True),
+    "smoothed": (smoothed_red(), {"colormap": "Greys", "range": [0, 2500]}, False),
+    "resampled": (coarse_red(), {"colormap": "Greys", "range": [0, 2500]}, False),
+    "true-colour": (true_colour(), {"range": [0, 1]}, True),
+}
+
+
+@pytest.mark.parametrize("case", list(GRAPHS))
+def test_numpy_and_dask_backed_cubes_draw_the_same_tile(env, monkeypatch, case):
+    """The same graph through the same processes, on arrays read at once and on lazy dask arrays: the same picture."""
+    from terracube.services import tiles
+
+    graph, configuration, without_dask = GRAPHS[case]
+    eager, ran = tasks_while(lambda: render_tile(env, service({"process_graph": graph}, configuration), *EDGE))
+    assert (ran == []) is without_dask
+    lazy_env = tiles._tile_env
+    monkeypatch.setattr(tiles, "_tile_env", lambda env, grid, eager=False: lazy_env(env, grid, eager=False))
+    lazy, ran = tasks_while(lambda: render_tile(env, service({"process_graph": graph}, configuration), *EDGE))
+    assert ran, "the lazy cube is computed by dask"
+    assert picture(eager.content).shape == picture(lazy.content).shape
+    assert np.array_equal(picture(eager.content), picture(lazy.content))
+    assert (picture(eager.content)[..., 3] > 0).mean() > 0.3  # the part of the tile with data

@@ -24,7 +24,9 @@ def on_grid(cube, grid) -> np.ndarray:
     if offset is None:  # the graph moved the cube off the tile's grid (resample_spatial): put it back
         if crs_of(cube) is None:
             raise ProcessGraphInvalid("This process graph cannot be drawn as map tiles: its result has no spatial reference system.")
-        cube = cube.astype("float32").odc.reproject(grid, resampling="nearest", dst_nodata=np.nan).transpose("bands", ...)
+        # As one dask block, also when it was read at once: odc-geo warps numpy and dask arrays by different
+        # code, whose nearest-neighbour picks differ within GDAL's tolerance; the tile must not depend on that.
+        cube = cube.astype("float32").chunk().odc.reproject(grid, resampling="nearest", dst_nodata=np.nan).transpose("bands", ...)
         offset = (0, 0)
     values = np.asarray(cube.data.compute(scheduler="synchronous") if hasattr(cube.data, "compute") else cube.data, dtype=np.float32)
     if values.shape[1:] == tuple(grid.shape.yx):
