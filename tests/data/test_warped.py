@@ -65,3 +65,28 @@ def test_a_tile_being_drawn_reads_one_day_at_once_into_the_same_cube(scenes):
     assert np.isfinite(eager.values).any() and np.isnan(eager.values).any()  # the archive's edge crosses this tile
     several = load_items(scenes, BANDS, grid, 2048, options, RESOLUTIONS, warp=True, eager=True)
     assert several.sizes["t"] == 3 and isinstance(several.data, dask.array.Array)
+
+
+def test_the_scenes_parse_is_kept_for_the_same_items_only(scenes):
+    """Every tile of a layer loads the same items (a catalog keeps them): parsed once. Other objects, even
+    equal ones (a STAC API's search gives new ones every time), are parsed anew and not kept alive."""
+    import copy
+    import gc
+    import weakref
+
+    from terracube.data.load import parsed_items
+
+    options = ReadOptions(gdal=gdal_environment({}, 30, 2))
+    driver = _driver(options)
+    first = parsed_items(scenes, options, driver)
+    assert parsed_items(list(scenes), options, driver) is first
+    assert parsed_items(scenes[::-1], options, driver) is not first  # the order is part of a parse
+    copies = [copy.deepcopy(item) for item in scenes]
+    alive = weakref.ref(copies[0])
+    again = parsed_items(copies, options, driver)
+    assert again is not first and [p.id for p in again] == [p.id for p in first]
+    del copies
+    gc.collect()
+    assert alive() is None
+    harmonized = ReadOptions(gdal=options.gdal, harmonize_assets=frozenset({"B04"}))
+    assert parsed_items(scenes, harmonized, _driver(harmonized)) is not first  # another parser's settings

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,8 +127,10 @@ class _ParsedItems:
     so they are the same objects), and parsing them was about a tenth of a tile's time. A parse
     depends on the items in their order (odc-stac gathers the collection's metadata over them) and
     on the parser's settings, so that is the key: the items' identities and the read options'
-    nodata and baseline settings. An entry holds its items, so their ids cannot be reused while it
-    is kept; the least recently used entries go beyond ``size``.
+    nodata and baseline settings. An entry refers to its items weakly and counts only while they
+    live, so an id reused by a later object never meets an old parse, and the items of a STAC API's
+    search (new objects every time) are not kept alive by it; the least recently used entries go
+    beyond ``size``.
     """
 
     def __init__(self, size: int = 512):
@@ -139,12 +142,13 @@ class _ParsedItems:
         key = (tuple(map(id, items)), options.harmonize_assets, tuple(sorted(options.nodata.items())))
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and all(a is b for a, b in zip(entry[0], items)):
+            if entry is not None and all(ref() is item for ref, item in zip(entry[0], items)):
                 self._entries.move_to_end(key)
                 return entry[1]
         parsed = list(odc.stac.parse_items(items, md_plugin=driver.md_parser))
         with self._lock:
-            self._entries[key] = (tuple(items), parsed)
+            self._entries[key] = (tuple(weakref.ref(item) for item in items), parsed)
+            self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
         return parsed
