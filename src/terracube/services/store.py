@@ -225,6 +225,7 @@ class EnabledVersions:
         # A version of a service never changes (every PATCH makes a new one), so it is kept as read.
         self._services: OrderedDict[tuple[str, int], Service] = OrderedDict()
         self.services_size = services
+        self._forgets = 0  # how many forgets so far: a lookup that saw one happen while it ran keeps nothing
         self._lock = threading.Lock()
 
     def recent(self, service_id: str) -> int | None:
@@ -238,9 +239,11 @@ class EnabledVersions:
     def lookup(self, service_id: str) -> int | None:
         """The enabled service's version from the database, or None when it is missing or disabled."""
         started = time.monotonic()  # before the query: a change committed while it runs is seen within max_age
+        with self._lock:
+            forgets = self._forgets
         version = self.store.enabled_version(service_id)
         with self._lock:
-            if version is None:
+            if version is None or forgets != self._forgets:  # a change here meanwhile: its version may be the old one
                 self._seen.pop(service_id, None)
             else:
                 self._seen[service_id] = (version, started)
@@ -266,6 +269,7 @@ class EnabledVersions:
 
     def forget(self, service_id: str) -> None:
         with self._lock:
+            self._forgets += 1
             self._seen.pop(service_id, None)
             for key in [key for key in self._services if key[0] == service_id]:
                 del self._services[key]
