@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     tile_max_source_pixels: int = Field(default=4096 * 4096, ge=256 * 256)
     tile_cache_dir: Path | None = None  # drawn tiles; default <data_dir>/tiles
     tile_cache_bytes: int = Field(default=2**30, ge=0)  # the cache's size bound (least recently used out first); 0: no cache
+    tile_memory_bytes: int = Field(default=64 * 2**20, ge=0)  # the hottest tiles also in each server process's memory; 0: none
+    max_services_per_user: int = Field(default=100, ge=1)  # map services one user may have (POST /services beyond: 400)
 
     # Remote archives (docs/collections.md).
     stac_timeout: float = 20.0  # seconds to wait for a STAC API's answer

@@ -48,3 +48,45 @@ def test_a_warped_tile_is_the_cube_odc_stac_reads(scenes, driver, grid):
     # source pixels themselves is tests/services/test_tiles_render.py's business.
     assert same.mean() > 0.995
     assert np.isfinite(ours).any()
+
+
+def test_a_tile_being_drawn_reads_one_day_at_once_into_the_same_cube(scenes):
+    """``eager`` (a tile being drawn): a load of one day is read now, into numpy, and is the lazy cube
+    computed; a load of several days stays lazy, since the tile may draw only one of them."""
+    import dask.array
+    import xarray as xr
+
+    grid, options = tile(4255, 2759, 13), ReadOptions(gdal=gdal_environment({}, 30, 2))
+    one_day = [item for item in scenes if item.datetime.date().isoformat() == "2021-07-21"]
+    lazy = load_items(one_day, BANDS, grid, 2048, options, RESOLUTIONS, warp=True)
+    eager = load_items(one_day, BANDS, grid, 2048, options, RESOLUTIONS, warp=True, eager=True)
+    assert isinstance(lazy.data, dask.array.Array) and isinstance(eager.data, np.ndarray)
+    xr.testing.assert_identical(eager, lazy.compute())
+    assert np.isfinite(eager.values).any() and np.isnan(eager.values).any()  # the archive's edge crosses this tile
+    several = load_items(scenes, BANDS, grid, 2048, options, RESOLUTIONS, warp=True, eager=True)
+    assert several.sizes["t"] == 3 and isinstance(several.data, dask.array.Array)
+
+
+def test_the_scenes_parse_is_kept_for_the_same_items_only(scenes):
+    """Every tile of a layer loads the same items (a catalog keeps them): parsed once. Other objects, even
+    equal ones (a STAC API's search gives new ones every time), are parsed anew and not kept alive."""
+    import copy
+    import gc
+    import weakref
+
+    from terracube.data.load import parsed_items
+
+    options = ReadOptions(gdal=gdal_environment({}, 30, 2))
+    driver = _driver(options)
+    first = parsed_items(scenes, options, driver)
+    assert parsed_items(list(scenes), options, driver) is first
+    assert parsed_items(scenes[::-1], options, driver) is not first  # the order is part of a parse
+    copies = [copy.deepcopy(item) for item in scenes]
+    alive = weakref.ref(copies[0])
+    again = parsed_items(copies, options, driver)
+    assert again is not first and [p.id for p in again] == [p.id for p in first]
+    del copies
+    gc.collect()
+    assert alive() is None
+    harmonized = ReadOptions(gdal=options.gdal, harmonize_assets=frozenset({"B04"}))
+    assert parsed_items(scenes, harmonized, _driver(harmonized)) is not first  # another parser's settings

@@ -41,7 +41,7 @@ def test_the_cache_survives_a_new_process(env, tile_settings, draws):
     reread = TileCache(tile_settings.tile_cache_dir, tile_settings.tile_cache_bytes)
     key = (layer.id, layer.version, *INSIDE, 256, tiles.parse_configuration({}).rendering.key(), None)
     assert reread.get(key) == drawn.content
-    assert [p.name for p in tile_settings.tile_cache_dir.glob("??/*") if not p.name.endswith(".tile")] == []  # no partial files
+    assert [p.name for p in tile_settings.tile_cache_dir.glob("*/*/*/*") if not p.name.endswith(".tile")] == []  # no partial files
 
 
 def test_concurrent_requests_for_one_tile_draw_it_once(env, draws):
@@ -71,7 +71,7 @@ def test_the_least_recently_used_tiles_go_when_the_cache_is_full(tmp_path):
     computed = []
 
     def tile(name):
-        return cache.get_or_compute((name,), lambda: computed.append(name) or name.encode() * 1000)
+        return cache.get_or_compute(("service", 1, name), lambda: computed.append(name) or name.encode() * 1000)
 
     for name in "abc":
         tile(name)
@@ -80,18 +80,18 @@ def test_the_least_recently_used_tiles_go_when_the_cache_is_full(tmp_path):
     time.sleep(0.02)
     tile("d")  # 4000 bytes > 3500: the least recently used go until at most 90 % (3150 bytes) are left
     assert computed == ["a", "b", "c", "d"]
-    assert cache.get(("b",)) is None
-    assert sum(path.stat().st_size for path in tmp_path.glob("*/*.tile")) == 3000
+    assert cache.get(("service", 1, "b")) is None
+    assert sum(path.stat().st_size for path in tmp_path.rglob("*.tile")) == 3000
     for name in "cad":  # read in this order: "c" is now the least recently used
-        assert cache.get((name,)) == name.encode() * 1000
+        assert cache.get(("service", 1, name)) == name.encode() * 1000
         time.sleep(0.02)
     tile("b")  # drawn again, and "c" makes room for it
-    assert computed[-1] == "b" and cache.get(("c",)) is None and cache.get(("a",)) is not None
+    assert computed[-1] == "b" and cache.get(("service", 1, "c")) is None and cache.get(("service", 1, "a")) is not None
 
 
 def test_a_cache_of_zero_bytes_draws_every_time(tmp_path):
     cache = TileCache(tmp_path, max_bytes=0)
     computed = []
     for _ in range(2):
-        assert cache.get_or_compute(("x",), lambda: computed.append(1) or b"x") == b"x"
+        assert cache.get_or_compute(("service", 1, "x"), lambda: computed.append(1) or b"x") == b"x"
     assert computed == [1, 1] and not any(os.scandir(tmp_path))

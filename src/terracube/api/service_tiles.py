@@ -9,6 +9,10 @@ same engine as ``/result``. The engine is synchronous, so each tile runs in a wo
 most ``TILE_WORKERS`` at once, and the event loop stays free for everything else. The query
 string holds rendering options that override the service's configuration for this request
 (``?colormap=viridis``), and ``time`` picks a time label.
+
+A tile held in memory (``tiles.memory_tile``) is answered in the event loop, without a thread: the
+service's enabled version is known from a query at most ``STATE_SECONDS`` old (``EnabledVersions``;
+this process's PATCH and DELETE forget it at once), and the tile's key needs nothing else.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from terracube.processes.env import ProcessEnv
 from terracube.services import tiles
 from terracube.services.errors import TileOutOfRange
 from terracube.services.model import Service
-from terracube.services.store import ServiceStore
+from terracube.services.store import EnabledVersions, ServiceStore
 
 router = APIRouter(tags=["secondary services"])
 
@@ -47,6 +51,9 @@ MAX_OPTIONS, MAX_OPTION_LENGTH = 32, 1000
 # Browsers keep a tile but ask again each time (answered 304 by its ETag), so a change, a
 # disabled or a deleted service shows on the map at once.
 CACHE_CONTROL = "no-cache"
+# Seconds a service's enabled version, as the database gave it, answers its tile requests: a change
+# by another server process on the same database (replicas) reaches this one's tiles within this time.
+STATE_SECONDS = 1.0
 
 
 def service_store(app: FastAPI) -> ServiceStore:
@@ -58,6 +65,20 @@ def service_store(app: FastAPI) -> ServiceStore:
             raise OpenEOError("Secondary services are not available on this server.", code="FeatureUnsupported", status=501)
         store = app.state.services = ServiceStore(jobs.store)
     return store
+
+
+def enabled_versions(app: FastAPI) -> EnabledVersions:
+    """The app's recently read versions of enabled services (``EnabledVersions``)."""
+    versions = getattr(app.state, "service_versions", None)
+    if versions is None:
+        versions = app.state.service_versions = EnabledVersions(service_store(app), STATE_SECONDS)
+    return versions
+
+
+def forget_tiles(app: FastAPI, service_id: str, keep_version: int | None = None) -> None:
+    """After a PATCH (``keep_version``: the new version) or a DELETE: the older tiles are never served again, so they go."""
+    enabled_versions(app).forget(service_id)
+    tiles.forget_service(app_settings(app), service_id, keep_version)
 
 
 def tile_address(z: str, x: str, y: str) -> tuple[int, int, int]:
@@ -138,11 +159,19 @@ async def tile_response(request: Request, service: Service, address: tuple[int, 
     Shared by the XYZ route below and WMTS's GetTile (api/service_wmts.py): the same tiles.
     """
     z, x, y = address
-    # A cached tile is answered at once: it never waits for a drawing slot behind the tiles being drawn.
-    drawn = await run_in_threadpool(tiles.cached_tile, app_settings(request.app), service, z, x, y, options=options, time=time)
+    settings = app_settings(request.app)
+    drawn = tiles.memory_tile(settings, service.id, service.version, z, x, y, options=options, time=time)
+    if drawn is None:
+        # A cached tile is answered at once: it never waits for a drawing slot behind the tiles being drawn.
+        drawn = await run_in_threadpool(tiles.cached_tile, settings, service, z, x, y, options=options, time=time)
     if drawn is None:
         async with tile_slots(request.app):
             drawn = await run_in_threadpool(draw, request.app, service_store(request.app), service, address, options, time)
+    return tile_answer(request, drawn)
+
+
+def tile_answer(request: Request, drawn: tiles.Tile) -> Response:
+    """The tile with its ETag, or 304 without a body when the client has it already."""
     headers = {"ETag": etag_of(drawn), "Cache-Control": CACHE_CONTROL}
     if not_modified(request.headers.get("if-none-match"), headers["ETag"]):
         return Response(status_code=304, headers=headers)
@@ -150,11 +179,24 @@ async def tile_response(request: Request, service: Service, address: tuple[int, 
 
 
 async def tile(request: Request, service_id: str, z: str, x: str, y: str, image_format: str) -> Response:
-    service = await enabled_service(request, service_id)
-    if service is None:
+    # Every request checks that the service is enabled, and which version it is; a thread for the
+    # query only when this process has not read it within the last STATE_SECONDS.
+    versions = enabled_versions(request.app)
+    version = versions.recent(service_id)
+    if version is None:
+        version = await run_in_threadpool(versions.lookup, service_id)
+    if version is None:
         raise ServiceNotFound(shortened(service_id))
     address = tile_address(z, x, y)
     options, time = rendering_options(request, image_format)
+    held = tiles.memory_tile(app_settings(request.app), service_id, version, *address, options=options, time=time)
+    if held is not None:
+        return tile_answer(request, held)  # the hottest tiles: no thread, no file
+    service = versions.service(service_id, version)  # that version as read before: it never changes
+    if service is None:
+        service = await run_in_threadpool(versions.read, service_id)
+    if service is None:
+        raise ServiceNotFound(shortened(service_id))
     return await tile_response(request, service, address, options, time)
 
 

@@ -18,18 +18,18 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from terracube.api.auth import User, current_user
-from terracube.api.deps import base_url, udp_lookup, user_env
+from terracube.api.deps import app_settings, base_url, udp_lookup, user_env
 from terracube.api.jobs import checked_metadata
 from terracube.api.paging import MAX_INDEX, Page
 from terracube.api.processing import json_object
 from terracube.api.service_tiles import router as tiles_router
-from terracube.api.service_tiles import service_store
+from terracube.api.service_tiles import forget_tiles, service_store
 from terracube.errors import BadRequest, OpenEOError, ProcessGraphMissing, ServiceUnsupported, shortened
 from terracube.jobs.errors import PropertyNotEditable
 from terracube.jobs.results import rfc3339
 from terracube.jobs.store import LOG_LEVELS
 from terracube.services import tiles
-from terracube.services.errors import ServiceConfigInvalid
+from terracube.services.errors import ServiceConfigInvalid, ServiceLimitExceeded
 from terracube.services.model import SERVICE_TYPES, Service
 from terracube.services.store import ServiceLog, StoredService, new_service_id
 
@@ -150,13 +150,16 @@ def service_types() -> dict:
 @router.post("/services", status_code=201)
 def create_service(request: Request, body: dict[str, Any] = Depends(json_object), user: User = Depends(current_user)) -> Response:
     store = service_store(request.app)
+    limit = app_settings(request.app).max_services_per_user
+    if store.count(user.user_id) >= limit:  # at once, before the graph is checked; add() counts again
+        raise ServiceLimitExceeded(limit)
     kind = service_type(body.get("type"))
     fields = checked_fields({"configuration": None, **body, "process": body.get("process")})
     own, extra = split(fields)
     service = Service(id=new_service_id(), user_id=user.user_id, type=kind, **own)
     # A service that cannot be drawn is refused now, with the reason, not tile by tile later.
     tiles.check_service(user_env(request, user), service, udp_lookup(request, user))
-    service = store.add(service, **extra)
+    service = store.add(service, **extra, limit=limit)
     store.add_log(service.id, "debug", f"{kind} service created; its process graph can be drawn.")
     location = f"{base_url(request)}/services/{quote(service.id)}"
     return Response(status_code=201, headers={"Location": location, "OpenEO-Identifier": service.id})
@@ -191,6 +194,7 @@ def update_service(request: Request, service_id: str, body: dict[str, Any] = Dep
             tiles.check_service(user_env(request, user), changed, udp_lookup(request, user))
         updated = store.update(user.user_id, service_id, stored.service.version, **fields)
         if updated is not None:
+            forget_tiles(request.app, service_id, keep_version=updated.version)  # the older versions' tiles are never served again
             store.add_log(service_id, "info", f"Version {updated.version}: changed {', '.join(sorted(fields))}.")
             return Response(status_code=204)
     raise OpenEOError("The service is being changed by another request at the same time; please try again.", code="ServiceLocked", status=409)
@@ -199,6 +203,7 @@ def update_service(request: Request, service_id: str, body: dict[str, Any] = Dep
 @router.delete("/services/{service_id}", status_code=204)
 def delete_service(request: Request, service_id: str, user: User = Depends(current_user)) -> Response:
     service_store(request.app).delete(user.user_id, service_id)
+    forget_tiles(request.app, service_id)  # its tiles stop at once, and go from the cache
     return Response(status_code=204)
 
 

@@ -59,9 +59,11 @@ class ChunkRead:
     bands: tuple[tuple[AssetRead, ...], ...]
 
 
-def load_aligned(items, bands: dict[str, str], geobox: GeoBox, chunk_size: int, driver: ArchiveDriver) -> xr.DataArray | None:
-    """The cube ``(t, bands, y, x)`` read directly, or None when an asset is not on ``geobox``'s grid."""
-    parsed = list(parse_items(items, md_plugin=driver.md_parser))
+def load_aligned(items, bands: dict[str, str], geobox: GeoBox, chunk_size: int, driver: ArchiveDriver,
+                 parsed: list | None = None) -> xr.DataArray | None:
+    """The cube ``(t, bands, y, x)`` read directly, or None when an asset is not on ``geobox``'s grid
+    (``parsed``: the items as odc-stac parses them, when the caller has that already)."""
+    parsed = parsed if parsed is not None else list(parse_items(items, md_plugin=driver.md_parser))
     # per scene and band name: how to read the asset, and where its pixels fall on the cube's grid
     placements: list[dict[str, tuple[AssetRead, Placement]]] = []
     for item in parsed:

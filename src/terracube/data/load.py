@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import math
 import os
+import threading
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,28 +81,34 @@ def load_items(
     options: ReadOptions,
     resolutions: dict[str, float] | None = None,
     warp: bool = False,
+    eager: bool = False,
 ) -> xr.DataArray:
     """``bands`` maps openEO band names to asset keys (``asset.N`` for band N of a multi-band asset);
     ``resolutions`` gives each band's native pixel size, so coarser bands can be read natively.
-    ``warp``: the grid is a map tile's, whose scenes are warped onto it directly when they do not lie on it.
+    ``warp``: the grid is a map tile's, whose scenes are warped onto it directly when they do not lie on it;
+    ``eager``: a tile being drawn, whose warped pixels of one day are read at once (numpy, no dask graph).
 
     The scenes of one day are mosaicked into one time label, newest on top (CDSE's "most recent
     first"); adjacent tiles of one pass hold the same pixels where they overlap.
     """
     driver = _driver(options)
     newest_first = sorted(items, key=lambda item: _timestamp(item), reverse=True)
+    # Every tile of a map layer loads the same few scenes: their parse is kept (``parsed_items``).
+    parsed = parsed_items(newest_first, options, driver) if warp else None
     # Assets on the request's own grid are read directly (the fast, common case); others through odc-stac.
-    cube = load_aligned(newest_first, bands, geobox, chunk_size, driver)
+    cube = load_aligned(newest_first, bands, geobox, chunk_size, driver, parsed=parsed)
     if cube is None and warp:
         # A map tile (``warp``: a grid of a tile's size): warped directly, one task per day (``warped``).
         from terracube.data.warped import load_warped
 
-        cube = load_warped(newest_first, bands, geobox, driver)
+        cube = load_warped(newest_first, bands, geobox, driver, parsed=parsed, eager=eager)
     if cube is None:
         cube = _load_by_resolution(newest_first, bands, geobox, chunk_size, driver, resolutions or {})
-    # Day labels at midnight UTC, as CDSE labels its Sentinel-2 cubes.
-    days = pd.DatetimeIndex(cube[DIM_T].values).floor("D")
-    cube = cube.assign_coords({DIM_T: days.values.astype("datetime64[ns]")})
+    # Day labels at midnight UTC, as CDSE labels its Sentinel-2 cubes (the warped read gives them so already).
+    labels = cube[DIM_T].values
+    days = pd.DatetimeIndex(labels).floor("D").values.astype("datetime64[ns]")
+    if not np.array_equal(days, labels):
+        cube = cube.assign_coords({DIM_T: days})
     cube.attrs = {"nodata": np.nan}
     cube.name = None
     return cube
@@ -109,6 +118,43 @@ def _timestamp(item: pystac.Item) -> pd.Timestamp:
     from terracube.data.catalog import item_sort_key
 
     return pd.Timestamp(item_sort_key(item))
+
+
+class _ParsedItems:
+    """odc-stac's parse of the scenes a map tile loads, kept for the next tiles of the layer.
+
+    A layer's tiles load the same few scenes again and again (a catalog keeps its items in memory,
+    so they are the same objects), and parsing them was about a tenth of a tile's time. A parse
+    depends on the items in their order (odc-stac gathers the collection's metadata over them) and
+    on the parser's settings, so that is the key: the items' identities and the read options'
+    nodata and baseline settings. An entry refers to its items weakly and counts only while they
+    live, so an id reused by a later object never meets an old parse, and the items of a STAC API's
+    search (new objects every time) are not kept alive by it; the least recently used entries go
+    beyond ``size``.
+    """
+
+    def __init__(self, size: int = 512):
+        self.size = size
+        self._entries: OrderedDict[tuple, tuple[tuple, list]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, items: list, options: ReadOptions, driver: ArchiveDriver) -> list:
+        key = (tuple(map(id, items)), options.harmonize_assets, tuple(sorted(options.nodata.items())))
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and all(ref() is item for ref, item in zip(entry[0], items)):
+                self._entries.move_to_end(key)
+                return entry[1]
+        parsed = list(odc.stac.parse_items(items, md_plugin=driver.md_parser))
+        with self._lock:
+            self._entries[key] = (tuple(weakref.ref(item) for item in items), parsed)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return parsed
+
+
+parsed_items = _ParsedItems().get
 
 
 def _driver(options: ReadOptions) -> ArchiveDriver:

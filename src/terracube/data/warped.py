@@ -13,6 +13,7 @@ offset removed where the collection says so (``reader``); ``tests/data/test_warp
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import dask.array as da
 import numpy as np
@@ -44,9 +45,16 @@ class DayRead:
     bands: tuple[tuple[AssetRead, ...], ...]
 
 
-def load_warped(items, bands: dict[str, str], geobox: GeoBox, driver: ArchiveDriver) -> xr.DataArray:
-    """The cube ``(t, bands, y, x)`` on ``geobox``, one chunk per day (meant for grids of a tile's size)."""
-    parsed = list(parse_items(items, md_plugin=driver.md_parser))
+def load_warped(items, bands: dict[str, str], geobox: GeoBox, driver: ArchiveDriver, parsed: list | None = None,
+                eager: bool = False) -> xr.DataArray:
+    """The cube ``(t, bands, y, x)`` on ``geobox``, one chunk per day (meant for grids of a tile's size).
+
+    ``parsed``: the items as odc-stac parses them, when the caller has that already. ``eager``: a
+    cube of one day is read now and held in numpy (a tile being drawn: its pixels are computed right
+    after, and a dask graph costs more than they do). Several days stay lazy even then: a tile may
+    draw only one of them (the latest, or WMTS's TIME), and a lazy cube reads that one alone.
+    """
+    parsed = parsed if parsed is not None else list(parse_items(items, md_plugin=driver.md_parser))
     days = _solar_days(parsed, geobox)
     reads = []
     for members in days.values():
@@ -60,22 +68,28 @@ def load_warped(items, bands: dict[str, str], geobox: GeoBox, driver: ArchiveDri
                     continue  # a scene without this asset adds nothing to the band
             sources.append(tuple(found))
         reads.append(tuple(sources))
-    name = "warp-" + tokenize(geobox, list(bands), reads, driver.gdal_options)
-    graph = {(name, t, 0, 0, 0): (read_day, DayRead(driver, geobox, sources)) for t, sources in enumerate(reads)}
-    height, width = geobox.shape.y, geobox.shape.x
-    chunks = ((1,) * len(reads), (len(bands),), (height,), (width,))
-    array = da.Array(HighLevelGraph.from_collections(name, graph, dependencies=()), name, chunks, dtype=np.float32)
-    labels = np.array([np.datetime64(parsed[members[0]].nominal_datetime.replace(tzinfo=None), "ns") for members in days.values()])
+    if eager and len(reads) == 1:
+        array = read_day(DayRead(driver, geobox, reads[0]))
+    else:
+        name = "warp-" + tokenize(geobox, list(bands), reads, driver.gdal_options)
+        graph = {(name, t, 0, 0, 0): (read_day, DayRead(driver, geobox, sources)) for t, sources in enumerate(reads)}
+        height, width = geobox.shape.y, geobox.shape.x
+        chunks = ((1,) * len(reads), (len(bands),), (height,), (width,))
+        array = da.Array(HighLevelGraph.from_collections(name, graph, dependencies=()), name, chunks, dtype=np.float32)
+    # Each day at midnight UTC, as load_items labels every cube.
+    labels = np.array([np.datetime64(parsed[members[0]].nominal_datetime.replace(tzinfo=None), "D")
+                       for members in days.values()]).astype("datetime64[ns]")
     coords = {DIM_T: labels, DIM_BANDS: list(bands), **xr_coords(geobox)}
     return xr.DataArray(array, dims=(DIM_T, DIM_BANDS, "y", "x"), coords=coords)
 
 
 def read_day(read: DayRead) -> np.ndarray:
     chunk = np.full((1, len(read.bands), *read.geobox.shape.yx), np.nan, dtype=np.float32)
+    levels: dict = {}  # the overview level of each raster grid: the same for a scene's bands of one resolution
     with read.driver.environment():
         for plane, sources in zip(chunk[0], read.bands):
             for source in sources:
-                values = _warp(read.driver, source, read.geobox)
+                values = _warp(read.driver, source, read.geobox, levels)
                 empty = np.isnan(plane)
                 if empty.all():
                     plane[...] = values
@@ -86,7 +100,7 @@ def read_day(read: DayRead) -> np.ndarray:
     return chunk
 
 
-def _warp(driver: ArchiveDriver, source: AssetRead, grid: GeoBox) -> np.ndarray:
+def _warp(driver: ArchiveDriver, source: AssetRead, grid: GeoBox, levels: dict) -> np.ndarray:
     values = np.full(grid.shape.yx, np.nan, dtype=np.float32)
     try:
         # gdal_path: a user's asset (load_stac) is read through the fetch guard, never by GDAL's own HTTP.
@@ -95,7 +109,7 @@ def _warp(driver: ArchiveDriver, source: AssetRead, grid: GeoBox) -> np.ndarray:
             nodata = source.nodata
             if not source.nodata_override and dataset.nodatavals[source.band - 1] is not None:
                 nodata = dataset.nodatavals[source.band - 1]
-            level = _overview_level(dataset, source.band, grid)
+            level = _overview_level(dataset, source.band, grid, levels)
             if level is None:
                 _reproject(dataset, source.band, nodata, grid, values)
             else:
@@ -109,24 +123,44 @@ def _warp(driver: ArchiveDriver, source: AssetRead, grid: GeoBox) -> np.ndarray:
     return values
 
 
+def _raster_key(dataset) -> tuple:
+    """What decides how a raster lies under a grid: its CRS, pixel grid and size."""
+    return (dataset.crs.to_wkt() if dataset.crs is not None else None, tuple(dataset.transform)[:6], dataset.width, dataset.height)
+
+
+@lru_cache(maxsize=16)
+def _wkt(crs) -> str:
+    return crs.to_wkt()
+
+
 def _reproject(dataset, band: int, nodata, grid: GeoBox, values: np.ndarray) -> None:
     rasterio.warp.reproject(
         rasterio.band(dataset, band),
         values,
         src_nodata=nodata,
         dst_transform=grid.transform,
-        dst_crs=grid.crs.to_wkt(),
+        dst_crs=_wkt(grid.crs),
         dst_nodata=np.nan,
         resampling=Resampling.nearest,
     )
 
 
-def _overview_level(dataset, band: int, grid: GeoBox) -> int | None:
+def _overview_level(dataset, band: int, grid: GeoBox, levels: dict | None = None) -> int | None:
     """The coarsest overview still at least as fine as the grid (GDAL's OVERVIEW_LEVEL), None for the full resolution."""
     factors = dataset.overviews(band)
     if not factors:
         return None
-    west, south, east, north = transform_bounds(grid.crs.to_wkt(), dataset.crs, *grid.boundingbox, densify_pts=5)
+    key = (_raster_key(dataset), tuple(factors))
+    if levels is not None and key in levels:
+        return levels[key]  # the scene's other bands on the same pixel grid
+    level = _finest_overview(dataset, factors, grid)
+    if levels is not None:
+        levels[key] = level
+    return level
+
+
+def _finest_overview(dataset, factors, grid: GeoBox) -> int | None:
+    west, south, east, north = transform_bounds(_wkt(grid.crs), dataset.crs, *grid.boundingbox, densify_pts=5)
     shrink = min((east - west) / grid.shape.x / abs(dataset.res[0]), (north - south) / grid.shape.y / abs(dataset.res[1]))
     level = None
     for index, factor in enumerate(factors):

@@ -47,6 +47,10 @@ class ProcessEnv:
     # A grid every load lands on, cut to the load's own extent: a map tile's (services/tiles.py), an
     # odc-geo GeoBox. None: each load decides its grid from its extent and the collection.
     grid: Any = None
+    # Loads read their pixels at once, into numpy-backed cubes, instead of building dask graphs: a
+    # map tile being drawn (services/tiles.py), computed right after, where the graphs would cost
+    # more than its 256 x 256 pixels. The processes are the same; only the arrays behind them differ.
+    eager: bool = False
     saved_results: list[SavedResult] = field(default_factory=list)
     # Keyword arguments for every ``dask.compute`` of the run (writers, processes that read pixels):
     # a synchronous run's scheduler and its cancellation check (``execute.sync_compute``).

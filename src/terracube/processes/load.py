@@ -166,7 +166,7 @@ def read_cube(source, items, assets: dict[str, str], geobox, env: ProcessEnv):
     options = read_options(config, env.settings, label=source.id, harmonize_assets=harmonize, nodata=nodata,
                            guard=getattr(source, "guard", None))  # load_stac's user URL: its assets through the fetch guard
     resolutions = {band: source.band_resolution(band) for band in bands}
-    cube = load_items(items, assets, geobox, chunk, options, resolutions=resolutions, warp=env.grid is not None)
+    cube = load_items(items, assets, geobox, chunk, options, resolutions=resolutions, warp=env.grid is not None, eager=env.eager)
     # ndvi's defaults ("nir", "red") and filter_bands by common name resolve through this map.
     cube.attrs["common_names"] = {
         meta["common_name"]: meta["name"] for meta in source.band_metadata if meta.get("common_name") and meta["name"] in bands

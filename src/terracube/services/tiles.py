@@ -3,7 +3,7 @@
 A tile is the graph run through the one engine (``terracube.execute``) with every load put on the
 tile's grid: ``ProcessEnv.grid`` is the tile in EPSG:3857 (morecantile's ``WebMercatorQuad``) at
 the tile's pixel size, so each ``load_collection`` searches only the scenes under the tile and
-reads only its pixels, reprojected by odc-stac (nearest neighbour, with the COGs' overviews).
+reads only its pixels, warped onto the tile (nearest neighbour, from the COGs' overviews: ``data/warped.py``).
 The graph sees the tile as process parameters (``services/types.py``); the grid is ``services/grid.py``. What the graph gives must
 be a raster cube of one band (drawn through a colormap) or three (red, green, blue); a cube that
 still has several dates is drawn at the date asked for (WMTS's TIME), else at its latest date.
@@ -11,7 +11,12 @@ still has several dates is drawn at the date asked for (WMTS's TIME), else at it
 The graph is validated and planned once per service version (``_prepared``). Tiles outside the
 layer's extent are empty at once, without evaluating anything; zoom levels where a tile would
 cover more source pixels than ``tile_max_source_pixels`` are refused; drawn tiles go into the disk
-cache (``services/cache.py``), so a tile is drawn once per service version and style.
+cache and the hottest into memory (``services/cache.py``), so a tile is drawn once per service
+version and style.
+
+A tile's loads read their pixels at once (``ProcessEnv.eager``): its processes then work on
+numpy-backed cubes, the same processes on the same graph, without building dask graphs that would
+cost more than the tile's 256 x 256 pixels. The probe that describes a layer stays lazy and reads nothing.
 """
 
 from __future__ import annotations
@@ -32,13 +37,15 @@ from terracube.graph.model import contains_reference
 from terracube.graph.udp import UdpLookup
 from terracube.processes.env import ProcessEnv
 from terracube.services.cache import tile_cache
+from terracube.services.canvas import mask_outside, on_grid
 from terracube.services.errors import ServiceConfigInvalid, TileOutOfRange
 from terracube.services.grid import MAX_LATITUDE, intersection, overlaps, source_pixels, tile_bounds, tile_grid, union, zoom_budget
 from terracube.services.model import Service
 from terracube.services.render import TILE_OPTIONS, Rendering, ServiceConfig, check_bands, parse_configuration, restyle
 from terracube.services.types import PARAMETER_NAMES, service_types_document
 
-__all__ = ["Tile", "Layer", "service_types_document", "check_service", "render_tile", "cached_tile", "describe_layer", "TILE_OPTIONS"]
+__all__ = ["Tile", "Layer", "service_types_document", "check_service", "render_tile", "cached_tile", "memory_tile", "forget_service",
+           "describe_layer", "TILE_OPTIONS"]
 
 LOADS = ("load_collection", "load_stac")
 DEFAULT_RESOLUTION = 10.0  # metres, for a load whose source pixel size is not known before it runs
@@ -77,6 +84,11 @@ class _PerVersion:
         self.size = size
         self._entries: dict[tuple[str, int], Any] = {}
         self._lock = threading.Lock()
+
+    def peek(self, service_id: str, version: int) -> Any | None:
+        """What was worked out for this version, or None: nothing is made."""
+        with self._lock:
+            return self._entries.get((service_id, version))
 
     def get(self, service: Service, make) -> Any:
         key = (service.id, service.version)
@@ -198,45 +210,6 @@ def _at_time(cube, time: str | None):
     return cube.isel(t=int(matches[-1])) if len(matches) else None
 
 
-def _on_grid(cube, grid) -> np.ndarray:
-    """The cube's pixels (bands, rows, columns) on the whole tile grid; NaN where it has none."""
-    from terracube.cube import crs_of
-
-    if "bands" not in cube.dims:
-        cube = cube.expand_dims("bands")
-    cube = cube.transpose("bands", "y", "x")
-    offset = _window_offset(cube, grid)
-    if offset is None:  # the graph moved the cube off the tile's grid (resample_spatial): put it back
-        if crs_of(cube) is None:
-            raise ProcessGraphInvalid("This process graph cannot be drawn as map tiles: its result has no spatial reference system.")
-        cube = cube.astype("float32").odc.reproject(grid, resampling="nearest", dst_nodata=np.nan).transpose("bands", ...)
-        offset = (0, 0)
-    values = np.asarray(cube.data.compute(scheduler="synchronous") if hasattr(cube.data, "compute") else cube.data, dtype=np.float32)
-    if values.shape[1:] == tuple(grid.shape.yx):
-        return values
-    canvas = np.full((values.shape[0], *grid.shape.yx), np.nan, dtype=np.float32)
-    row, col = offset
-    canvas[:, row : row + values.shape[1], col : col + values.shape[2]] = values
-    return canvas
-
-
-def _window_offset(cube, grid) -> tuple[int, int] | None:
-    """Where the cube lies on the grid, as (row, column) of its first pixel, if it is a window of it."""
-    xs, ys = cube["x"].values, cube["y"].values
-    if not len(xs) or not len(ys):
-        return None
-    step = grid.affine.a
-    col = (xs[0] - grid.affine.c) / step - 0.5
-    row = (grid.affine.f - ys[0]) / step - 0.5
-    same_step = (len(xs) < 2 or abs(xs[1] - xs[0] - step) < 1e-6 * step) and (len(ys) < 2 or abs(ys[0] - ys[1] - step) < 1e-6 * step)
-    if not same_step or abs(col - round(col)) > 1e-3 or abs(row - round(row)) > 1e-3:
-        return None
-    row, col = round(row), round(col)
-    if row < 0 or col < 0 or row + len(ys) > grid.shape.y or col + len(xs) > grid.shape.x:
-        return None
-    return row, col
-
-
 # --- the interface ---------------------------------------------------------------------------
 def check_service(env: ProcessEnv, service: Service, udps: UdpLookup | None = None) -> None:
     """Refuse a service that cannot be drawn, at once: bad configuration, invalid graph, a result that is no one- or three-band raster cube.
@@ -281,9 +254,10 @@ def _probe(env: ProcessEnv, service: Service, prepared: _Prepared, udps: UdpLook
     return _layer_cube(results)
 
 
-def _tile_env(env: ProcessEnv, grid) -> ProcessEnv:
+def _tile_env(env: ProcessEnv, grid, eager: bool = False) -> ProcessEnv:
+    """``eager``: a tile being drawn, whose loads read at once (numpy-backed cubes); the probe stays lazy, reading nothing."""
     settings = env.settings
-    return dataclasses.replace(env, grid=grid, max_pixels=settings.sync_max_pixels, max_values=settings.sync_max_values)
+    return dataclasses.replace(env, grid=grid, eager=eager, max_pixels=settings.sync_max_pixels, max_values=settings.sync_max_values)
 
 
 def render_tile(
@@ -299,13 +273,17 @@ def render_tile(
 ) -> Tile:
     """Tile ``z/x/y`` of ``service`` (``options``: the request's rendering query parameters, ``TILE_OPTIONS``)."""
     key, rendering = _cache_key(service, z, x, y, options, time)
-    content = tile_cache(env.settings).get_or_compute(key, lambda: _draw(env, service, z, x, y, rendering, time, udps))
-    return _tile(content, rendering)
+    cache = tile_cache(env.settings)
+    held = cache.memory.get(key)
+    if held is not None:
+        return held
+    content = cache.get_or_compute(key, lambda: _draw(env, service, z, x, y, rendering, time, udps))
+    return _remember(cache, key, _tile(content, rendering))
 
 
 def cached_tile(settings, service: Service, z: int, x: int, y: int, *, options: Mapping[str, str] = {},  # noqa: B006 - read only
                 time: str | None = None) -> Tile | None:
-    """Tile ``z/x/y`` if the cache holds it, else None (also for a request ``render_tile`` would refuse).
+    """Tile ``z/x/y`` if the cache holds it (in memory or on disk), else None (also for a request ``render_tile`` would refuse).
 
     Nothing is drawn, so the HTTP side answers a map's cached tiles at once instead of queueing
     them behind the tiles being drawn.
@@ -314,22 +292,58 @@ def cached_tile(settings, service: Service, z: int, x: int, y: int, *, options: 
         key, rendering = _cache_key(service, z, x, y, options, time)
     except OpenEOError:
         return None  # render_tile gives the error, and the service's logs get it
-    content = tile_cache(settings).get(key)
-    return None if content is None else _tile(content, rendering)
+    cache = tile_cache(settings)
+    held = cache.memory.get(key)
+    if held is not None:
+        return held
+    content = cache.get(key)
+    return None if content is None else _remember(cache, key, _tile(content, rendering))
+
+
+def memory_tile(settings, service_id: str, version: int, z: int, x: int, y: int, *,
+                options: Mapping[str, str] = {}, time: str | None = None) -> Tile | None:  # noqa: B006 - read only
+    """Tile ``z/x/y`` of a service's ``version`` if this process holds it in memory, else None.
+
+    Needs no ``Service`` (only its id and version, which a short query gives) and touches no file:
+    a few dictionary steps, which the HTTP side takes in its event loop. None also when the
+    version's configuration was not parsed here yet, or for a request ``render_tile`` would refuse.
+    """
+    config = _configs.peek(service_id, version)
+    if config is None:
+        return None
+    try:
+        key, _ = _key(service_id, version, config, z, x, y, options, time)
+    except OpenEOError:
+        return None
+    return tile_cache(settings).memory.get(key)
+
+
+def forget_service(settings, service_id: str, keep_version: int | None = None) -> None:
+    """Delete a deleted service's cached tiles, or a changed one's older versions' (never served again)."""
+    tile_cache(settings).forget(service_id, keep_version)
 
 
 def _cache_key(service: Service, z: int, x: int, y: int, options: Mapping[str, str], time: str | None) -> tuple[tuple, Rendering]:
+    return _key(service.id, service.version, _config(service), z, x, y, options, time)
+
+
+def _key(service_id: str, version: int, config: ServiceConfig, z: int, x: int, y: int, options: Mapping[str, str],
+         time: str | None) -> tuple[tuple, Rendering]:
     if not (isinstance(z, int) and 0 <= z <= 30 and 0 <= x < 2**z and 0 <= y < 2**z):
         raise TileOutOfRange(f"There is no tile {z}/{x}/{y}: zoom levels go from 0 to 30, and x and y from 0 to 2^zoom - 1.")
-    config = _config(service)
     rendering = restyle(config.rendering, options) if options else config.rendering
     if time is not None and not isinstance(time, str):
         raise ServiceConfigInvalid("time", "it must be a date string")
-    return (service.id, service.version, z, x, y, config.tile_size, rendering.key(), time), rendering
+    return (service_id, version, z, x, y, config.tile_size, rendering.key(), time), rendering
 
 
 def _tile(content: bytes, rendering: Rendering) -> Tile:
     return Tile(content, MEDIA_TYPES[rendering.format], hashlib.blake2b(content, digest_size=16).hexdigest())
+
+
+def _remember(cache, key: tuple, tile: Tile) -> Tile:
+    cache.memory.put(key, tile, len(tile.content))
+    return tile
 
 
 def _draw(env: ProcessEnv, service: Service, z: int, x: int, y: int, rendering: Rendering, time: str | None, udps) -> bytes:
@@ -347,32 +361,19 @@ def _draw(env: ProcessEnv, service: Service, z: int, x: int, y: int, rendering: 
         return blank(config.tile_size, rendering.format)
     grid = tile_grid(bounds_3857, config.tile_size)
     try:
-        results = lazy_planned(prepared.graph, _tile_env(env, grid), _parameters(z, x, y, bounds_3857, bounds_wgs84, time), udps)
+        results = lazy_planned(prepared.graph, _tile_env(env, grid, eager=True), _parameters(z, x, y, bounds_3857, bounds_wgs84, time), udps)
         cube = _at_time(_layer_cube(results), time)
         if cube is None:
             return blank(config.tile_size, rendering.format)
         check_bands(rendering, _band_count(cube))
-        values = _on_grid(cube, grid)
+        values = on_grid(cube, grid)
     except NoDataAvailable:
         return blank(config.tile_size, rendering.format)
     except RasterioIOError as error:
         raise ArchiveUnavailable(f"Reading the imagery failed: {error}") from None
     if config.extent is not None:
-        _mask_outside(values, grid, config.extent)
+        mask_outside(values, grid, config.extent)
     return encode(to_rgba(values, rendering.style), rendering.format)
-
-
-def _mask_outside(values: np.ndarray, grid, extent) -> None:
-    """No-data outside the service's configured extent (whole pixels: a pixel whose centre is outside)."""
-    from pyproj import Transformer
-
-    to_3857 = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
-    (x0, x1), (y0, y1) = to_3857.transform([extent[0], extent[2]], [max(extent[1], -MAX_LATITUDE), min(extent[3], MAX_LATITUDE)])
-    step = grid.affine.a
-    xs = grid.affine.c + (np.arange(grid.shape.x) + 0.5) * step
-    ys = grid.affine.f - (np.arange(grid.shape.y) + 0.5) * step
-    outside = ~((ys >= y0) & (ys <= y1))[:, None] | ~((xs >= x0) & (xs <= x1))[None, :]
-    values[:, outside] = np.nan
 
 
 def _zoom_refusal(env: ProcessEnv, prepared: _Prepared, z: int) -> str:
