@@ -77,10 +77,11 @@ def catalog(settings):
 # out last keeps its worker busy while the other three wait: most of a minute of the suite's time.
 # A file not listed keeps its usual place, after these.
 SLOW_FIRST = (
+    "web/test_browser_layers.py", "web/test_browser_chart.py", "web/test_browser_timelapse.py", "web/test_browser_search.py",
     "processes/test_udf_confinement.py", "api/test_responsive.py", "auth/test_login_e2e.py", "web/test_browser_page.py",
     "api/test_process_graphs.py", "api/test_client_e2e.py", "auth/test_external_login.py", "api/test_udf_e2e.py",
     "jobs/test_tutorial_e2e.py", "auth/test_access.py", "auth/test_usage_quotas.py", "test_notebook.py",
-    "web/test_browser_login.py", "stac/test_stac_api_earth_search.py", "services/test_services_live.py", "jobs/test_restart.py",
+    "web/test_browser_journey.py", "stac/test_stac_api_earth_search.py", "services/test_services_live.py", "jobs/test_restart.py",
 )
 
 

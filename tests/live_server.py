@@ -139,6 +139,10 @@ class LiveServer:
     def start(self, timeout: float = 90) -> "LiveServer":
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a restart may reuse the port
+            # Handed over as a bare descriptor, the socket loses what asyncio looks at to switch Nagle's
+            # algorithm off (uvicorn's own sockets have it off): small answers on a kept-alive connection
+            # would then wait 40 ms for the client's delayed ACK. Linux passes this on to every connection.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.bind(("127.0.0.1", self.port))
             sock.listen(128)
             self.port = sock.getsockname()[1]
