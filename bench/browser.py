@@ -41,7 +41,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 from load import percentile  # noqa: E402 - bench/ is a folder of scripts, not a package
-from tiles import Terracube, archive, stop  # noqa: E402
+from tiles import Terracube, archive, stop, write_section  # noqa: E402
 from tutorial import AOI  # noqa: E402
 
 DAY = "2021-07-21"
@@ -173,18 +173,7 @@ def results_section(result: dict, number: int = 7, alone: bool = False) -> list[
 
 
 def update_results(result: dict, number: int = 7) -> None:
-    """Put this section into RESULTS.md in place of an earlier one, before the findings (as bench/tiles.py does)."""
-    path = HERE / "RESULTS.md"
-    text = path.read_text()
-    section = "\n".join(results_section(result, number, alone=True)) + "\n"
-    start = text.find(f"\n## {number}. ")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[: start + 1] + section + (text[end:] if end >= 0 else "")
-    else:
-        marker = text.find("\n## Findings")
-        text = text[: marker + 1] + section + "\n" + text[marker + 1:] if marker >= 0 else text + "\n" + section
-    path.write_text(text)
+    write_section("\n".join(results_section(result, number, alone=True)) + "\n", number)
 
 
 def main() -> None:

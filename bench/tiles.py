@@ -461,10 +461,13 @@ def results_section(result: dict, number: int, alone: bool = False) -> list[str]
 
 
 def update_results(result: dict, number: int = 6) -> None:
-    """Put this section into RESULTS.md in place of an earlier one, before the findings."""
+    write_section("\n".join(results_section(result, number, alone=True)) + "\n", number)
+
+
+def write_section(section: str, number: int) -> None:
+    """Put section ``number`` into RESULTS.md in place of an earlier one, else before the findings."""
     path = HERE / "RESULTS.md"
     text = path.read_text()
-    section = "\n".join(results_section(result, number, alone=True)) + "\n"
     start = text.find(f"\n## {number}. ")
     if start >= 0:
         end = text.find("\n## ", start + 1)

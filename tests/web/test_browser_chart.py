@@ -28,29 +28,13 @@ from PIL import Image
 from pyproj import Transformer
 
 from tests.conftest import TUTORIAL_AOI
-from tests.live_server import LiveServer
-from tests.web.browser_page import DESKTOP, PHONE, chromium_page, ensure_built, screenshot, wait_for, wait_until_ready
+from tests.web.browser_page import DESKTOP, PHONE, chromium_page, screenshot, wait_for, wait_until_ready
 
 PERIOD = ("2021-06-01", "2021-07-31")
 DAY = "2021-07-21"
 SCL_CLOUDS = (3, 8, 9, 10)
 # A spot west of the tutorial's area that the sample archive has all under cloud on 1 and 21 June 2021.
 CLOUDY = {"west": 7.0231, "south": 50.5333, "east": 7.0391, "north": 50.5433}
-
-
-@pytest.fixture(scope="module")
-def server(data_dir, tmp_path_factory):
-    ensure_built()
-    folder = tmp_path_factory.mktemp("browser-chart")
-    live = LiveServer({
-        "TERRACUBE_DATA_DIR": str(data_dir),
-        "TERRACUBE_DATABASE_URL": f"sqlite:///{folder / 'terracube.db'}",
-        "TERRACUBE_RESULTS_ROOT": str(folder / "results"),
-        "TERRACUBE_TILE_CACHE_DIR": str(folder / "tiles"),
-    })
-    live.start()
-    yield live
-    live.stop()
 
 
 def no_error(page) -> None:

@@ -26,28 +26,12 @@ import requests
 from PIL import Image
 from pyproj import Transformer
 
-from tests.live_server import LiveServer
 from tests.services.test_map_in_browser import value_of_colour
-from tests.web.browser_page import DESKTOP, PHONE, chromium_page, ensure_built, screenshot, wait_for, wait_for_tiles, wait_until_ready
+from tests.web.browser_page import DESKTOP, PHONE, chromium_page, screenshot, wait_for, wait_for_tiles, wait_until_ready
 
 BEFORE, AFTER = "2021-06-13", "2021-07-21"  # the tutorial's days: before and after the flood
 CLOUDY = "2021-06-23"  # clouds over about half of the valley's middle
 SCL_CLOUDS = (3, 8, 9, 10)
-
-
-@pytest.fixture(scope="module")
-def server(data_dir, tmp_path_factory):
-    ensure_built()
-    folder = tmp_path_factory.mktemp("browser-layers")
-    live = LiveServer({
-        "TERRACUBE_DATA_DIR": str(data_dir),
-        "TERRACUBE_DATABASE_URL": f"sqlite:///{folder / 'terracube.db'}",
-        "TERRACUBE_RESULTS_ROOT": str(folder / "results"),
-        "TERRACUBE_TILE_CACHE_DIR": str(folder / "tiles"),
-    })
-    live.start()
-    yield live
-    live.stop()
 
 
 @pytest.fixture(scope="module")

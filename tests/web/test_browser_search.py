@@ -17,29 +17,13 @@ import json
 import pytest
 import requests
 
-from tests.live_server import LiveServer
-from tests.web.browser_page import DESKTOP, PHONE, chromium_page, ensure_built, screenshot, wait_for, wait_until_ready
+from tests.web.browser_page import DESKTOP, PHONE, chromium_page, screenshot, wait_for, wait_until_ready
 
 # The tutorial's area (bench/tutorial.py, the seed tutorial's flood exercise).
 AOI = {"west": 7.055496548917159, "south": 50.52018836230043, "east": 7.117575039388905, "north": 50.546364682516895}
 AOI_BOX = [AOI["west"], AOI["south"], AOI["east"], AOI["north"]]
 JUNE_JULY = ("2021-06-01", "2021-07-31")
 PIXEL = 0.0005  # degrees: a few screen pixels at the view of the archive's extent (about 0.0002 degrees a pixel)
-
-
-@pytest.fixture(scope="module")
-def server(data_dir, tmp_path_factory):
-    ensure_built()
-    folder = tmp_path_factory.mktemp("browser-search")
-    live = LiveServer({
-        "TERRACUBE_DATA_DIR": str(data_dir),
-        "TERRACUBE_DATABASE_URL": f"sqlite:///{folder / 'terracube.db'}",
-        "TERRACUBE_RESULTS_ROOT": str(folder / "results"),
-        "TERRACUBE_TILE_CACHE_DIR": str(folder / "tiles"),
-    })
-    live.start()
-    yield live
-    live.stop()
 
 
 @pytest.fixture(scope="module")

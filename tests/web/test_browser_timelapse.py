@@ -21,27 +21,11 @@ import rasterio
 from PIL import Image, ImageSequence
 from pyproj import Transformer
 
-from tests.live_server import LiveServer
 from tests.services.test_map_in_browser import value_of_colour
-from tests.web.browser_page import DESKTOP, PHONE, chromium_page, ensure_built, screenshot, wait_for, wait_until_ready
+from tests.web.browser_page import DESKTOP, PHONE, chromium_page, screenshot, wait_for, wait_until_ready
 
 PICKED = "2021-07-21"
 RDYLGN = ("RdYlGn", [-1, 1])
-
-
-@pytest.fixture(scope="module")
-def server(data_dir, tmp_path_factory):
-    ensure_built()
-    folder = tmp_path_factory.mktemp("browser-timelapse")
-    live = LiveServer({
-        "TERRACUBE_DATA_DIR": str(data_dir),
-        "TERRACUBE_DATABASE_URL": f"sqlite:///{folder / 'terracube.db'}",
-        "TERRACUBE_RESULTS_ROOT": str(folder / "results"),
-        "TERRACUBE_TILE_CACHE_DIR": str(folder / "tiles"),
-    })
-    live.start()
-    yield live
-    live.stop()
 
 
 @pytest.fixture(scope="module")

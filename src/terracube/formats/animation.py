@@ -34,7 +34,7 @@ import numpy as np
 from terracube.cube import DIM_BANDS, DIM_T, DIM_X, DIM_Y, is_raster_cube
 from terracube.errors import FormatUnsuitable
 from terracube.formats.picture import PARAMETERS as PICTURE_PARAMETERS
-from terracube.formats.picture import Picture, _invalid, _number, _shown, draw, picture_options
+from terracube.formats.picture import Picture, _invalid, _number, _shown, check_drawable, draw, picture_options
 
 DEFAULT_FPS = 2.0
 MAX_FPS = 30.0
@@ -89,14 +89,7 @@ def _frames_and_pixels(data: Any, name: str) -> tuple[int, int]:
     """(frames, pixels per frame) of a cube an animation can draw; FormatUnsuitable for any other value."""
     if not is_raster_cube(data):
         raise FormatUnsuitable(f"{name} draws a raster data cube with x and y dimensions, one frame per date; use JSON for other values.")
-    others = [dim for dim in data.dims if dim not in (DIM_T, DIM_BANDS, DIM_Y, DIM_X)]
-    if others:
-        raise FormatUnsuitable(f"{name} draws t, bands, y and x only; reduce the dimension{'s' if len(others) > 1 else ''} "
-                               f"{', '.join(map(repr, others))} first.")
-    bands = data.sizes.get(DIM_BANDS, 1)
-    if bands not in (1, 3):
-        raise FormatUnsuitable(f"{name} draws one band (through a colormap) or three (red, green, blue), but the data cube has "
-                               f"{bands} bands: {', '.join(map(str, data[DIM_BANDS].values))}. Pick them with filter_bands.")
+    check_drawable(data, name, (DIM_T, DIM_BANDS, DIM_Y, DIM_X))
     frames = data.sizes.get(DIM_T, 1)
     if frames == 0:
         raise FormatUnsuitable(f"{name} needs at least one date, but the data cube's temporal dimension '{DIM_T}' is empty.")

@@ -169,6 +169,18 @@ def check_jpeg_options(options: Mapping[str, Any]) -> None:
     picture_options(options, "jpeg")
 
 
+def check_drawable(cube, name: str, dims: tuple[str, ...]) -> None:
+    """FormatUnsuitable unless the cube has only ``dims`` and one band (through a colormap) or three (RGB)."""
+    others = [dim for dim in cube.dims if dim not in dims]
+    if others:
+        raise FormatUnsuitable(f"{name} draws {', '.join(dims[:-1])} and {dims[-1]} only; reduce the dimension{'s' if len(others) > 1 else ''} "
+                               f"{', '.join(map(repr, others))} first.")
+    bands = cube.sizes.get(DIM_BANDS, 1)
+    if bands not in (1, 3):
+        raise FormatUnsuitable(f"{name} draws one band (through a colormap) or three (red, green, blue), but the data cube has "
+                               f"{bands} bands: {', '.join(map(str, cube[DIM_BANDS].values))}. Pick them with filter_bands.")
+
+
 def picture_values(data: Any, image_format: str, compute: dict | None = None) -> np.ndarray:
     """The cube's pixels as (bands, height, width) float32, north up; FormatUnsuitable when they are no picture."""
     name = image_format.upper()
@@ -186,14 +198,7 @@ def picture_values(data: Any, image_format: str, compute: dict | None = None) ->
                 f"pick one date with filter_temporal, or save as GTiff or netCDF."
             )
         cube = cube.isel({DIM_T: 0})
-    others = [dim for dim in cube.dims if dim not in (DIM_BANDS, DIM_Y, DIM_X)]
-    if others:
-        raise FormatUnsuitable(f"{name} draws bands, y and x only; reduce the dimension{'s' if len(others) > 1 else ''} "
-                               f"{', '.join(map(repr, others))} first.")
-    bands = cube.sizes.get(DIM_BANDS, 1)
-    if bands not in (1, 3):
-        raise FormatUnsuitable(f"{name} draws one band (through a colormap) or three (red, green, blue), but the data cube has "
-                               f"{bands} bands: {', '.join(map(str, cube[DIM_BANDS].values))}. Pick them with filter_bands.")
+    check_drawable(cube, name, (DIM_BANDS, DIM_Y, DIM_X))
     cube = cube.transpose(DIM_BANDS, DIM_Y, DIM_X) if DIM_BANDS in cube.dims else cube.transpose(DIM_Y, DIM_X).expand_dims(DIM_BANDS)
     ys = cube[DIM_Y].values
     if len(ys) > 1 and ys[0] < ys[-1]:  # rows south to north: turn it north up, as a picture is looked at
