@@ -260,6 +260,30 @@ def test_a_job_outlives_the_replica_that_ran_it(deployment, dask_client, tmp_pat
         deployment.start(runner)  # a replacement, for the tests after this one
 
 
+@pytest.mark.parametrize("deployment", ["directory"], indirect=True)
+def test_a_job_outlives_every_replica_and_a_new_one_finishes_it(deployment, dask_client, tmp_path):
+    """Both replicas killed mid-job: the work goes on on the cluster, and a replica started later
+    (one server restarted after a crash, say) takes the job over once it reaches the scheduler."""
+    con = alice(deployment, "a")
+    job = con.create_job(slow(bands=4), title="every replica dies", log_level="debug")
+    job.start()
+    wait_for(job, ("running",))
+    for name in ("a", "b"):
+        deployment.replicas[name].kill()
+    try:
+        deployment.start("a")
+        deployment.through("a")
+        assert wait_for(job, ("finished", "error", "canceled"), timeout=240) == "finished", messages(job)
+        logged = messages_with(job, "Job finished")
+        assert runs_on_cluster(dask_client, job.job_id) == 1 and any("took this job over" in m for m in logged), logged
+        job.get_results().download_files(tmp_path / "out")
+        assert (tmp_path / "out" / "openEO.tif").read_bytes()[:2] in (b"II", b"MM")
+    finally:
+        for name in ("a", "b"):
+            if deployment.replicas[name].process.poll() is not None:
+                deployment.start(name)
+
+
 @pytest.mark.parametrize("deployment", ["s3"], indirect=True)
 def test_a_job_survives_the_death_of_its_worker(deployment, dask_client, cluster):
     con = alice(deployment, "a")
