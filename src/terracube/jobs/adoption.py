@@ -50,7 +50,11 @@ def published(client: Any, job_id: str, attempt: int) -> Any | None:
 
 def sweep(client: Any, store: JobStore) -> list[str]:
     """Unpublish the tasks of runs that are over (canceled through another server, failed, deleted)."""
-    names = [name for name in client.list_datasets() if isinstance(name, str) and name.startswith(PREFIX)]
+    try:
+        names = [name for name in client.list_datasets() if isinstance(name, str) and name.startswith(PREFIX)]
+    except Exception as error:  # the scheduler not reachable now: next time
+        log.debug("could not list the scheduler's published tasks: %s", error)
+        return []
     current = {dataset_name(job.id, job.attempt) for job in store.with_status(ACTIVE)}
     gone = [name for name in names if name not in current]
     for name in gone:
