@@ -390,7 +390,7 @@ class JobService(Adoption):
         now = utcnow()
         if outcome.status == "finished":
             try:
-                self.storage.publish(outcome.tmp_name, job_id)
+                self.storage.publish(outcome.tmp_name, job_id, [asset["name"] for asset in outcome.assets])
             except Exception as error:
                 log.exception("could not move the results of %s into place", job_id)
                 outcome = JobOutcome.failed("StorageFailure", f"The results could not be stored: {error}")

@@ -69,8 +69,8 @@ class ResultStorage:
                 self.fs.put_file(str(path), remote)
 
     # --- publishing (API side) ---------------------------------------------------------------
-    def publish(self, tmp_name: str, job_id: str) -> None:
-        """Move a complete temporary directory into place as the job's results."""
+    def publish(self, tmp_name: str, job_id: str, names: list[str] | None = None) -> None:
+        """Move a complete temporary directory into place as the job's results (``names``: the files it holds)."""
         source, final = self.location(tmp_name), self.location(job_id)
         if self.local:
             if not os.path.exists(source) and os.path.isdir(final):
@@ -78,9 +78,12 @@ class ResultStorage:
             self.discard(job_id)
             os.rename(source, final)
             return
+        if names and all(self.fs.exists(f"{final}/{name}") for name in names):
+            # Copied already, by a server that died before it could record it (adoption.py); it
+            # deletes the temporary files only after copying them all.
+            self.discard(tmp_name)
+            return
         files = self.fs.find(source)
-        if not files and self.fs.find(final):
-            return  # moved already, as above
         self.discard(job_id)
         # File by file: an object store has no directories to move, and fsspec's recursive move
         # fails on s3fs when it tries to copy the "directory" itself.
