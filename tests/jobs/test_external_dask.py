@@ -25,14 +25,15 @@ DASK = str(Path(sys.executable).with_name("dask"))
 
 
 class DaskCluster:
-    def __init__(self, workers: int = 2):
+    def __init__(self, workers: int = 2, env: dict[str, str] | None = None):
         self.port = free_port()
+        self.env = env  # the workers' environment (results store credentials); None: this process's
         self.address = f"tcp://127.0.0.1:{self.port}"
         self.processes: list[subprocess.Popen] = []
         self.workers = workers
 
     def start(self) -> "DaskCluster":
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": self.env}
         self.processes.append(subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"], **quiet))
         for index in range(self.workers):
             self.add_worker(f"w{index}")
@@ -41,7 +42,7 @@ class DaskCluster:
         return self
 
     def add_worker(self, name: str) -> None:
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": self.env}
         command = [DASK, "worker", self.address, "--name", name, "--nthreads", "1", "--no-nanny", "--no-dashboard", "--host", "127.0.0.1"]
         self.processes.append(subprocess.Popen(command, **quiet))
 

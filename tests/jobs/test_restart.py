@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import requests
 
-from terracube.jobs.recovery import RESTARTED, recover
+from terracube.jobs.recovery import LOST, RESTARTED, recover
 from terracube.jobs.storage import ResultStorage
 from terracube.jobs.store import JobServer, JobStore, utcnow
 
@@ -82,6 +82,41 @@ def test_recovery_fails_running_jobs_of_dead_servers_and_releases_their_queue(tm
     assert (released.status, released.owner, released.attempt) == ("queued", None, 2)
     assert store.get(waiting.id).status == "queued" and store.servers() == []
     assert list((tmp_path / "results").iterdir()) == []
+
+
+def test_recovery_on_a_shared_cluster_takes_over_what_the_scheduler_still_runs(tmp_path):
+    """With ``adopt`` (a shared Dask scheduler, tests/deploy for the real thing): a job whose task
+    the scheduler holds is taken over, one it lost fails saying so, one undecided is left alone
+    with its partial results; a claimed job the scheduler never got is released."""
+    store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
+    store.migrate()
+    storage = ResultStorage(str(tmp_path / "results"))
+    kept, lost, undecided, claimed = jobs = [store.create("alice", tutorial()) for _ in range(4)]
+    store.register_server("me", "this-host", 2)
+    store.register_server("gone", "this-host-is-not-here", 1)
+    for job in jobs:
+        store.queue(job.id)
+        store.claim(job.id, 1, "gone")
+    for job in (kept, lost, undecided):
+        store.transition(job.id, ["queued"], "running", attempt=1)
+    with store.sessions.begin() as session:
+        session.get(JobServer, "gone").heartbeat = utcnow() - timedelta(minutes=5)
+    for job in jobs:
+        (tmp_path / "results" / f"{job.id}.tmp-abc").mkdir(parents=True)
+
+    def adopt(job):
+        if job.id == kept.id:
+            return store.take_over(job.id, job.attempt, job.owner, "me")
+        return None if job.id == undecided.id else False
+
+    report = recover(store, storage, me="me", adopt=adopt)
+    assert (report["adopted"], report["waiting"], report["failed"], report["released"]) == ([kept.id], [undecided.id], [lost.id], [claimed.id])
+    assert (store.get(kept.id).status, store.get(kept.id).owner) == ("running", "me")
+    assert (store.get(undecided.id).status, store.get(undecided.id).owner) == ("running", "gone")
+    assert store.get(lost.id).status == "error" and store.logs(lost.id)[-1].message == LOST
+    assert store.get(claimed.id).status == "queued" and store.get(claimed.id).owner is None
+    left = sorted(path.name for path in (tmp_path / "results").iterdir())
+    assert left == sorted(f"{job.id}.tmp-abc" for job in (kept, undecided))  # still being written
 
 
 def test_two_servers_on_one_database_run_each_job_once(data_dir, tmp_path):

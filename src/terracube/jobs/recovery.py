@@ -5,10 +5,14 @@ submitted to Dask carries its id as ``owner``. A server is dead when its row is 
 on this host and its process no longer exists (a ``kill -9`` is seen at once on restart), or when
 its heartbeat is older than ``STALE`` (another host). For the jobs of dead servers:
 
-* ``running``: marked ``error`` with a log entry that says why. Not rerun: the crash may have been
-  the job's own doing (memory), and rerunning it automatically could take the server down again.
-  Starting it again is one request (``job.start()``).
-* ``queued`` (claimed, not yet started): released to the queue, to run again.
+* On a shared Dask cluster (``TERRACUBE_DASK_SCHEDULER``) the job's task goes on without its
+  server (adoption.py): a live server takes the job over (``adopt``) and finishes it. Until this
+  server reaches the scheduler, such jobs are left as they are.
+* Otherwise (a LocalCluster died with its server, or the scheduler no longer has the task):
+  ``running`` jobs are marked ``error`` with a log entry that says why. Not rerun: the crash may
+  have been the job's own doing (memory), and rerunning it automatically could take the server
+  down again. Starting it again is one request (``job.start()``).
+  ``queued`` ones (claimed, not yet started) are released to the queue, to run again.
 
 Temporary result folders of jobs nobody alive is running, and result folders of jobs that did not
 finish, are deleted: no partial result is ever served.
@@ -20,12 +24,18 @@ import logging
 import os
 import socket
 from datetime import timedelta
+from typing import Callable
+
 from terracube.jobs.storage import TMP_MARK, ResultStorage
-from terracube.jobs.store import ACTIVE, JobStore, utcnow
+from terracube.jobs.store import ACTIVE, Job, JobStore, utcnow
 
 log = logging.getLogger("terracube.jobs")
 
 RESTARTED = "terracube restarted while this job was running; its work was lost. Start the job again."
+LOST = (
+    "The terracube server running this job stopped, and the Dask scheduler no longer holds the job's task "
+    "(it was restarted, or the task ended unwatched); its work was lost. Start the job again."
+)
 STALE = timedelta(seconds=60)
 HEARTBEAT_SECONDS = 5.0
 HOST = socket.gethostname()
@@ -55,16 +65,29 @@ def live_servers(store: JobStore, me: str | None = None) -> set[str]:
     return alive
 
 
-def recover(store: JobStore, storage: ResultStorage, me: str | None = None) -> dict[str, list[str]]:
-    """Fail or release the jobs of dead servers, forget those servers, clean the results root."""
+def recover(
+    store: JobStore, storage: ResultStorage, me: str | None = None, adopt: Callable[[Job], bool | None] | None = None
+) -> dict[str, list[str]]:
+    """Take over, fail or release the jobs of dead servers, forget those servers, clean the results root.
+
+    ``adopt(job)`` (a server on a shared Dask cluster) answers True when it took the job over,
+    None when it cannot tell yet (the scheduler not reached, another server quicker), False when
+    the job's work is gone from the cluster."""
     alive = live_servers(store, me)
-    report: dict[str, list[str]] = {"failed": [], "released": [], "removed": []}
+    report: dict[str, list[str]] = {"failed": [], "released": [], "removed": [], "adopted": [], "waiting": []}
     for job in store.with_status(ACTIVE):
         if job.owner is None or job.owner in alive:
             continue
+        taken = adopt(job) if adopt is not None else False
+        if taken:
+            report["adopted"].append(job.id)
+            continue
+        if taken is None:
+            report["waiting"].append(job.id)
+            continue
         if job.status == "running":
             if store.transition(job.id, ["running"], "error", attempt=job.attempt, finished_at=utcnow()):
-                store.add_log(job.id, "error", RESTARTED, code="ServerRestarted")
+                store.add_log(job.id, "error", RESTARTED if adopt is None else LOST, code="ServerRestarted")
                 report["failed"].append(job.id)
         elif store.requeue(job.id, ["queued"]):
             report["released"].append(job.id)
@@ -77,7 +100,7 @@ def recover(store: JobStore, storage: ResultStorage, me: str | None = None) -> d
         if not job_id.startswith("j-"):
             continue
         job = jobs.get(job_id)
-        busy = job is not None and job.status in ACTIVE and job.owner in alive
+        busy = job is not None and job.status in ACTIVE and (job.owner in alive or job.id in report["waiting"])
         if TMP_MARK in name and not busy:
             storage.discard(name)
             report["removed"].append(name)

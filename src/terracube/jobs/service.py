@@ -8,9 +8,11 @@ on a job.
 
 Several API servers may share one database (uvicorn workers, replicas): a server claims a
 queued job in the store before submitting it, so each job runs once, and only the owner handles
-its events. Restart behaviour is ``recovery.py``'s: jobs running in a server that died end in
-``error`` with a log entry, queued ones run. On a clean shutdown, running jobs are stopped and
-put back in the queue instead.
+its events; a cancel or delete through another server reaches the owner through the store (and the
+cluster at once through the job's cancel event, on a shared scheduler). Restart behaviour is
+``recovery.py``'s: on a shared Dask cluster a live server takes over the jobs of one that died
+(``adoption.py``); otherwise jobs running in a server that died end in ``error`` with a log entry,
+queued ones run. On a clean shutdown, running jobs are stopped and put back in the queue instead.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from terracube.jobs import adoption
+from terracube.jobs.adoption import Adoption
 from terracube.jobs.recovery import HEARTBEAT_SECONDS, recover, server_identity
 from terracube.jobs.signing import UrlSigner
 from terracube.jobs.storage import ResultStorage, results_root
@@ -51,9 +55,11 @@ class Active:
     submitted: float = field(default_factory=time.monotonic)
     started: int = 0
     logs_received: int = 0
+    # A run taken over from a server that died: the worker events already handled (adoption.py).
+    seen: set | None = None
 
 
-class JobService:
+class JobService(Adoption):
     def __init__(self, settings: Settings):
         self.settings = settings
         self.store: JobStore | None = None
@@ -71,6 +77,9 @@ class JobService:
         self.on_usage: Callable[[str, str, Usage], None] | None = None
         self._active: dict[str, Active] = {}
         self._stopping: dict[tuple[str, int], Active] = {}
+        # Stopped runs whose task was dropped before its worker answered: until when their late log
+        # events (the worker's "Cancel requested") still go into the job's log.
+        self._lingering: dict[tuple[str, int], float] = {}
         self._lock = threading.RLock()
         self._inbox: queue.Queue = queue.Queue()
         self._stop = threading.Event()
@@ -92,10 +101,10 @@ class JobService:
         self.udps = UdpStore(self.store)
         self.signer = UrlSigner.from_settings(self.settings)
         self.store.register_server(self.id, self.host, self.pid)
-        recover(self.store, self.storage, me=self.id)
+        report = recover(self.store, self.storage, me=self.id, adopt=self._adopter())
         self._spawn(self._manage, "terracube-jobs")
-        if self.store.with_status(["queued"]):
-            self.connect()
+        if report["waiting"] or self.store.with_status(["queued"]):
+            self.connect()  # queued jobs to run, or a dead server's jobs to take over once Dask answers
         return self
 
     def close(self) -> None:
@@ -185,20 +194,29 @@ class JobService:
         self._inbox.put(("dispatch",))
 
     def _manage(self) -> None:
-        last_dispatch = last_beat = 0.0
+        last_dispatch = last_beat = last_check = 0.0
         while not self._stop.is_set():
             if time.monotonic() - last_beat > HEARTBEAT_SECONDS:
                 last_beat = time.monotonic()
                 try:
                     self.store.heartbeat(self.id)
-                    # Other servers die too: their jobs are failed or released, as at startup.
-                    recover(self.store, self.storage, me=self.id)
-                    if self.client is not None and self._cancel_events:
-                        self._clear_cancel_events()
-                    if not self._connecting and self.store.with_status(["queued"]):
-                        self.connect()  # released by a dead server, or queued by another one
+                    # Other servers die too: their jobs are taken over, failed or released, as at startup.
+                    report = recover(self.store, self.storage, me=self.id, adopt=self._adopter())
+                    if self.client is not None:
+                        if self._cancel_events:
+                            self._clear_cancel_events()
+                        adoption.sweep(self.client, self.store)
+                    if not self._connecting and (report["waiting"] or self.store.with_status(["queued"])):
+                        self.connect()  # released by a dead server, queued by another one, or to take over
                 except Exception:
                     log.exception("heartbeat or recovery failed")
+            if time.monotonic() - last_check > 1.0:
+                last_check = time.monotonic()
+                try:
+                    self._forget_stopped()
+                    self._follow_store()
+                except Exception:
+                    log.exception("checking this server's jobs in the store failed")
             try:
                 message = self._inbox.get(timeout=0.5)
             except queue.Empty:
@@ -243,55 +261,92 @@ class JobService:
         active.future = self.client.submit(run_job, task, key=key, pure=False)
         self._active[job.id] = active
         active.future.add_done_callback(lambda future: self._inbox.put(("done", job.id, job.attempt, future)))
-        self.store.add_log(job.id, "debug", f"Submitted to the Dask scheduler {self.client.scheduler.address}.", attempt=job.attempt)
+        try:
+            # The scheduler keeps the task for the job, not only for this server: if this server dies, it goes on.
+            adoption.publish(self.client, active.future, job.id, job.attempt)
+        except Exception:
+            log.warning("could not publish the task of job %s: it ends if this server dies", job.id, exc_info=True)
+        self.store.add_log(job.id, "debug", f"Submitted to the Dask scheduler {self.client.scheduler.address} by terracube server {self.id}.", attempt=job.attempt)
+
+    def _watch(self, job: Job, future: Any, seen: set | None = None) -> Active:
+        """Watch another server's run of ``job`` as this server's own (adoption.Adoption)."""
+        active = Active(job.id, job.attempt, job.user_id, "", future=future, seen=seen)
+        with self._lock:
+            self._active[job.id] = active
+        future.add_done_callback(lambda done: self._inbox.put(("done", job.id, job.attempt, done)))
+        return active
 
     def _on_event(self, message: dict) -> None:
         job_id, attempt, kind = message.get("job_id"), message.get("attempt"), message.get("kind")
         with self._lock:
-            ours = (job_id in self._active and self._active[job_id].attempt == attempt) or (job_id, attempt) in self._stopping
-        if not ours:
-            return  # another server's job on a shared scheduler, or a run this server gave up
+            active = self._active.get(job_id)
+            if active is None or active.attempt != attempt:
+                active = self._stopping.get((job_id, attempt))
+            if active is None:
+                return  # another server's job on a shared scheduler, or a run this server gave up
+            if active.seen is not None:  # taken over: handled already if read back from the scheduler
+                key = adoption.event_key(message)
+                if key in active.seen:
+                    return
+                active.seen.add(key)
+            if kind == "log":
+                active.logs_received += 1
         when = datetime.fromtimestamp(message.get("time") or time.time(), timezone.utc)
         if kind == "log":
-            with self._lock:
-                active = self._active.get(job_id)
-                if active is not None:
-                    active.logs_received += 1
             self.store.add_log(
                 job_id, message.get("level", "info"), str(message.get("message", "")), attempt=attempt,
                 node_id=message.get("node_id"), code=message.get("code"), time=when,
             )
         elif kind == "started":
-            active = self._active.get(job_id)
-            if active is not None:
+            with self._lock:
                 active.started += 1
-                if active.started > 1:
-                    self.store.add_log(job_id, "warning", f"The Dask worker running this job was lost; Dask started it again on {message.get('worker')}.", attempt=attempt)
+                again = active.started > 1
+            if again:
+                self.store.add_log(job_id, "warning", f"The Dask worker running this job was lost; Dask started it again on {message.get('worker')}.", attempt=attempt)
             self.store.transition(job_id, ["queued"], "running", attempt=attempt, started_at=when, progress=0.0)
         elif kind == "progress":
             self.store.transition(job_id, ["running"], "running", attempt=attempt, progress=float(message.get("progress", 0)))
 
     def _on_done(self, job_id: str, attempt: int, future: Any) -> None:
+        try:
+            self._record_outcome(job_id, attempt, future)
+        finally:
+            if self.client is not None:
+                adoption.unpublish(self.client, job_id, attempt)  # recorded: the scheduler may forget the task
+
+    def _record_outcome(self, job_id: str, attempt: int, future: Any) -> None:
         with self._lock:
-            stopped = self._stopping.pop((job_id, attempt), None)
+            stopped = self._stopping.get((job_id, attempt))
             active = self._active.get(job_id)
-            current = active is not None and active.attempt == attempt and active.future is future
+            current = stopped is None and active is not None and active.attempt == attempt and active.future is future
         outcome = self._outcome(future)
-        if stopped is not None or current:
-            self._record_usage(stopped or active, outcome)
-        if current and stopped is None:
-            self._await_logs(active, outcome.logs_sent)
-            with self._lock:
-                current = self._active.get(job_id) is active  # not canceled meanwhile
-                if current:
-                    del self._active[job_id]
-        if stopped is not None or not current:
+        watched = stopped or (active if current else None)
+        if watched is not None:
+            self._record_usage(watched, outcome)
+            # The run's log events travel apart from its result: the last ones (its cancel, its usage) still count.
+            self._await_logs(watched, outcome.logs_sent)
+        with self._lock:
+            if stopped is not None and not outcome.logs_sent:
+                self._lingering[(job_id, attempt)] = time.monotonic() + 30
+            else:
+                self._stopping.pop((job_id, attempt), None)
+            current = current and self._active.get(job_id) is active  # not canceled meanwhile
+            if current:
+                del self._active[job_id]
+        if not current:
             # Canceled, deleted or superseded: whatever it wrote goes.
             if outcome.tmp_name:
                 self.storage.discard(outcome.tmp_name)
             return
         self._finish(active, outcome)
         self.wake()
+
+    def _forget_stopped(self) -> None:
+        with self._lock:
+            for key, until in list(self._lingering.items()):
+                if time.monotonic() > until:
+                    del self._lingering[key]
+                    self._stopping.pop(key, None)
 
     def _record_usage(self, active: Active, outcome: JobOutcome) -> None:
         if self.on_usage is None or not outcome.usage:
@@ -335,7 +390,7 @@ class JobService:
         now = utcnow()
         if outcome.status == "finished":
             try:
-                self.storage.publish(outcome.tmp_name, job_id)
+                self.storage.publish(outcome.tmp_name, job_id, [asset["name"] for asset in outcome.assets])
             except Exception as error:
                 log.exception("could not move the results of %s into place", job_id)
                 outcome = JobOutcome.failed("StorageFailure", f"The results could not be stored: {error}")
@@ -379,6 +434,10 @@ class JobService:
             if active is not None:
                 self._stop_on_cluster(active)
                 self._stopping[(job_id, active.attempt)] = active
+            elif job.owner is not None and self.client is not None:
+                # Another server runs it: on a shared scheduler its worker stops at once; the owner
+                # also sees the new status in the store (_follow_store) and lets the task go.
+                self._signal_cancel(job_id, job.attempt)
             status = "canceled" if job.status == "running" else "created"
             if self.store.transition(job_id, ACTIVE, status, attempt=job.attempt, finished_at=utcnow() if status == "canceled" else None):
                 self.store.add_log(job_id, "info", "Job canceled by the user." if status == "canceled" else "Job taken out of the queue by the user.", attempt=job.attempt)
@@ -396,14 +455,22 @@ class JobService:
     def _stop_on_cluster(self, active: Active) -> None:
         if self.client is None or active.future is None:
             return
+        self._signal_cancel(active.job_id, active.attempt)
+        adoption.unpublish(self.client, active.job_id, active.attempt)  # else the scheduler keeps the task wanted
         try:
-            from distributed import Event
-
-            Event(cancel_event_name(active.job_id, active.attempt), client=self.client).set()
-            self._cancel_events.append((time.monotonic(), active.job_id, active.attempt))
             active.future.cancel()
         except Exception:
             log.warning("could not cancel job %s on the cluster", active.job_id, exc_info=True)
+
+    def _signal_cancel(self, job_id: str, attempt: int) -> None:
+        """Set the run's cancel event on the scheduler: its worker stops the job's computations."""
+        try:
+            from distributed import Event
+
+            Event(cancel_event_name(job_id, attempt), client=self.client).set()
+            self._cancel_events.append((time.monotonic(), job_id, attempt))
+        except Exception:
+            log.warning("could not signal the cancel of job %s to the cluster", job_id, exc_info=True)
 
     def _clear_cancel_events(self) -> None:
         """Cancel events live on the scheduler; a few minutes is long enough for any worker to see one."""

@@ -2,7 +2,7 @@
 
 A job's results are written by a Dask worker into ``<root>/<job_id>.tmp-<uuid>`` and moved to
 ``<root>/<job_id>`` by the API side once the job succeeded. On a local disk that move is one
-``rename``, atomic; on object stores a move is copy-then-delete, so atomicity comes from the job
+``rename``, atomic; on object stores a move is copy-then-delete (file by file), so atomicity comes from the job
 store instead: results are served only for a job whose status is ``finished``, which is written
 after the move completed, and whatever lies under the root for a job that is not finished is
 deleted at startup. Either way a reader sees a job's results complete or not at all.
@@ -49,7 +49,9 @@ class ResultStorage:
         if self._fs is None:
             import fsspec
 
-            self._fs, _ = fsspec.core.url_to_fs(self.root)
+            # Workers and every API server write under the root: a listing cached in one process
+            # would hide what the others wrote (a worker's upload, another server's move).
+            self._fs, _ = fsspec.core.url_to_fs(self.root, use_listings_cache=False)
         return self._fs
 
     @property
@@ -67,14 +69,30 @@ class ResultStorage:
                 self.fs.put_file(str(path), remote)
 
     # --- publishing (API side) ---------------------------------------------------------------
-    def publish(self, tmp_name: str, job_id: str) -> None:
-        """Move a complete temporary directory into place as the job's results."""
-        final = self.location(job_id)
-        self.discard(job_id)
+    def publish(self, tmp_name: str, job_id: str, names: list[str] | None = None) -> None:
+        """Move a complete temporary directory into place as the job's results (``names``: the files it holds)."""
+        source, final = self.location(tmp_name), self.location(job_id)
         if self.local:
-            os.rename(self.location(tmp_name), final)
-        else:
-            self.fs.mv(self.location(tmp_name), final, recursive=True)
+            if not os.path.exists(source) and os.path.isdir(final):
+                return  # moved already, by a server that died before it could record it (adoption.py)
+            self.discard(job_id)
+            os.rename(source, final)
+            return
+        if names and all(self.fs.exists(f"{final}/{name}") for name in names):
+            # Copied already, by a server that died before it could record it (adoption.py); it
+            # deletes the temporary files only after copying them all.
+            self.discard(tmp_name)
+            return
+        files = self.fs.find(source)
+        self.discard(job_id)
+        # File by file: an object store has no directories to move, and fsspec's recursive move
+        # fails on s3fs when it tries to copy the "directory" itself.
+        prefix = self.fs._strip_protocol(source).rstrip("/") + "/"
+        for path in files:
+            target = f"{final}/{path.removeprefix(prefix)}"
+            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)  # object stores: a no-op
+            self.fs.copy(path, target)
+        self.fs.rm(source, recursive=True)
 
     def discard(self, name: str) -> None:
         location = self.location(name)

@@ -263,6 +263,20 @@ class JobStore:
         with self.sessions.begin() as session:
             return session.execute(query.values(owner=owner, updated=utcnow())).rowcount == 1
 
+    def take_over(self, job_id: str, attempt: int, owner: str, new_owner: str) -> bool:
+        """Make ``new_owner`` watch a job whose owner died; False if another server (or a cancel) got there first."""
+        query = update(Job).where(Job.id == job_id, Job.status.in_(ACTIVE), Job.attempt == attempt, Job.owner == owner)
+        with self.sessions.begin() as session:
+            return session.execute(query.values(owner=new_owner, updated=utcnow())).rowcount == 1
+
+    def states(self, job_ids: Iterable[str]) -> dict[str, tuple[str, int]]:
+        """(status, attempt) of these jobs; a deleted job is missing."""
+        ids = list(job_ids)
+        if not ids:
+            return {}
+        with self.sessions() as session:
+            return {row.id: (row.status, row.attempt) for row in session.execute(select(Job.id, Job.status, Job.attempt).where(Job.id.in_(ids)))}
+
     def active_by_user(self) -> dict[str, int]:
         """Jobs submitted to Dask (by any server) per user: what the per-user limit counts."""
         query = select(Job.user_id, func.count()).where(Job.status.in_(ACTIVE), Job.owner.is_not(None)).group_by(Job.user_id)
