@@ -123,6 +123,11 @@ def test_search_then_the_ndvi_of_a_scene_on_the_map(server, tmp_path):
         page.locator("#range-min").dispatch_event("change")
         wait_for(page, "() => window.terracube.layers.status.tiles.includes('range=0%2C1')", 10, "the new range")
         wait_for_tiles(page)
+        # A gain of 2 draws values twice as bright: the same colours at half the values, still the same service.
+        page.get_by_label("Gain").fill("2")
+        page.get_by_label("Gain").dispatch_event("change")
+        wait_for(page, "() => window.terracube.layers.status.tiles.includes('range=0%2C0.5')", 10, "the gained range")
+        wait_for_tiles(page)
         assert len(services) == 1 and page.problems == []
 
 

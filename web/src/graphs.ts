@@ -264,6 +264,15 @@ function sharedArea(a: BBox | null, b: BBox | null): BBox | null {
   return box;
 }
 
+/**
+ * The range a gain makes of the range typed: values are multiplied by ``gain`` before the stretch,
+ * so the same colours reach values ``gain`` times smaller (gain 2 on 0..3000 draws 0..1500 as the
+ * full scale). The server's rendering options know range and gamma; a gain is a range.
+ */
+export function withGain(range: [number, number], gain: number): [number, number] {
+  return [range[0] / gain, range[1] / gain];
+}
+
 /** The tile URL for a rendering: the service's template with the options as query parameters (no new service). */
 export function tileUrl(template: string, rendering: Rendering): string {
   const query = new URLSearchParams();

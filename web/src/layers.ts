@@ -3,7 +3,7 @@
 // and shown on the map; colours, range and gamma restyle it through the tile URL, without a new service.
 import { createService, deleteService, type Service } from "./api";
 import { FormulaError } from "./formula";
-import { DEFAULT_RENDERING, layerGraph, REDUCER_NAMES, tileUrl, type LayerGraph, type LayerKind, type LayerRequest, type Rendering, type TimeReducer } from "./graphs";
+import { DEFAULT_RENDERING, layerGraph, REDUCER_NAMES, tileUrl, withGain, type LayerGraph, type LayerKind, type LayerRequest, type Rendering, type TimeReducer } from "./graphs";
 import type { MapView } from "./map";
 import type { SearchState } from "./search";
 import { byId, clearError, showError, working } from "./ui";
@@ -82,12 +82,14 @@ export class LayerPanel {
     byId<HTMLInputElement>("range-min").value = String(rendering.range[0]);
     byId<HTMLInputElement>("range-max").value = String(rendering.range[1]);
     byId<HTMLInputElement>("gamma").value = String(rendering.gamma);
+    byId<HTMLInputElement>("gain").value = "1";
   }
 
   private readRendering(): Rendering | null {
     const low = Number(byId<HTMLInputElement>("range-min").value);
     const high = Number(byId<HTMLInputElement>("range-max").value);
     const gamma = Number(byId<HTMLInputElement>("gamma").value);
+    const gain = Number(byId<HTMLInputElement>("gain").value);
     if (!Number.isFinite(low) || !Number.isFinite(high) || !(low < high)) {
       showError("The range's first value must be below its second.", "Rendering");
       return null;
@@ -96,7 +98,11 @@ export class LayerPanel {
       showError("Gamma must be a number above 0 (1 changes nothing, above 1 brightens).", "Rendering");
       return null;
     }
-    return { colormap: this.rendering.colormap === null ? null : byId<HTMLSelectElement>("colormap").value, range: [low, high], gamma };
+    if (!Number.isFinite(gain) || gain <= 0) {
+      showError("Gain must be a number above 0 (1 changes nothing, 2 draws values twice as bright).", "Rendering");
+      return null;
+    }
+    return { colormap: this.rendering.colormap === null ? null : byId<HTMLSelectElement>("colormap").value, range: withGain([low, high], gain), gamma };
   }
 
   private restyle(): void {

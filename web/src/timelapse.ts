@@ -7,7 +7,7 @@
 import type { RasterTileSource } from "maplibre-gl";
 import { createService, deleteService, resultFile, type Item, type Service } from "./api";
 import { FormulaError } from "./formula";
-import { DEFAULT_RENDERING, layerGraph, tileUrl, type LayerGraph, type LayerKind, type LayerRequest, type Rendering } from "./graphs";
+import { DEFAULT_RENDERING, layerGraph, tileUrl, withGain, type LayerGraph, type LayerKind, type LayerRequest, type Rendering } from "./graphs";
 import type { LayerPanel } from "./layers";
 import type { BBox, MapView } from "./map";
 import type { SearchPanel } from "./search";
@@ -41,15 +41,17 @@ export function dateInWords(date: string): string {
   return new Date(`${date}T00:00:00Z`).toLocaleDateString("en-GB", { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" });
 }
 
-/** The layer panel's rendering controls (colours, range, gamma) for a kind; its default where a value is not usable. */
+/** The layer panel's rendering controls (colours, range, gain, gamma) for a kind; its default where a value is not usable. */
 function styleRendering(kind: LayerKind): Rendering {
   const fallback = DEFAULT_RENDERING[kind];
   const low = Number(byId<HTMLInputElement>("range-min").value);
   const high = Number(byId<HTMLInputElement>("range-max").value);
   const gamma = Number(byId<HTMLInputElement>("gamma").value);
+  const gain = Number(byId<HTMLInputElement>("gain").value);
   return {
     colormap: fallback.colormap === null ? null : byId<HTMLSelectElement>("colormap").value || fallback.colormap,
-    range: Number.isFinite(low) && Number.isFinite(high) && low < high ? [low, high] : fallback.range,
+    range: withGain(Number.isFinite(low) && Number.isFinite(high) && low < high ? [low, high] : fallback.range,
+      Number.isFinite(gain) && gain > 0 ? gain : 1),
     gamma: Number.isFinite(gamma) && gamma > 0 ? gamma : fallback.gamma,
   };
 }
