@@ -64,7 +64,9 @@ class UrlSigner:
             deadline = int(expires or "")
         except ValueError:
             raise ResultLinkInvalid() from None
-        if not signature or not hmac.compare_digest(self.signature(job_id, name, deadline), signature):
+        # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500 for a bad link).
+        given = (signature or "").encode("utf-8", "surrogatepass")
+        if not given or not hmac.compare_digest(self.signature(job_id, name, deadline).encode(), given):
             raise ResultLinkInvalid()
         if deadline < time.time():
             raise ResultLinkExpired()
