@@ -15,6 +15,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from terracube.browser_build import OUT_DIR, build_browser, built_dir, source_dir
@@ -109,3 +110,30 @@ def screenshot(page_or_locator, tmp_path: Path, name: str, docs: bool = True, **
         DOCS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, DOCS / name)
     return path
+
+
+def view_points(page, columns: int = 40, rows: int = 30) -> tuple[list[list[float]], np.ndarray]:
+    """A grid of points on the map (clear of its controls), and where each is (longitude, latitude)."""
+    width, height = page.evaluate("() => { const c = window.terracube.map.map.getContainer(); return [c.clientWidth, c.clientHeight]; }")
+    xs, ys = np.meshgrid(np.linspace(20, width - 60, columns), np.linspace(60, height - 40, rows))
+    points = [[float(x), float(y)] for x, y in zip(xs.ravel(), ys.ravel())]
+    lonlat = page.evaluate("(points) => points.map(p => window.terracube.map.map.unproject(p).toArray())", points)
+    return points, np.array(lonlat)
+
+
+def on_screen(page, lon: float, lat: float) -> tuple[float, float]:
+    """Where a longitude and latitude are in the window (CSS pixels)."""
+    box = page.locator("#map").bounding_box()
+    x, y = page.evaluate("([lon, lat]) => { const p = window.terracube.map.map.project([lon, lat]); return [p.x, p.y]; }", [lon, lat])
+    return box["x"] + x, box["y"] + y
+
+
+def drag_rectangle(page, west: float, south: float, east: float, north: float) -> None:
+    """Draw a rectangle with the mouse (the drawing tool on), from its north-west corner to its south-east one."""
+    (x1, y1), (x2, y2) = on_screen(page, west, north), on_screen(page, east, south)
+    # As a hand does it: the drag starts on the first move.
+    page.mouse.move(x1, y1)
+    page.mouse.down()
+    page.mouse.move(x1 + 1, y1 + 1)
+    page.mouse.move(x2, y2, steps=8)
+    page.mouse.up()

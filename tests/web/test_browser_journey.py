@@ -21,7 +21,7 @@ from pyproj import Transformer
 from terracube.settings import Settings
 from tests.auth.conftest import PASSWORDS, add_users
 from tests.live_server import LiveServer
-from tests.web.browser_page import DESKTOP, chromium_page, ensure_built, screenshot, wait_for, wait_for_tiles, wait_until_ready
+from tests.web.browser_page import DESKTOP, drag_rectangle, chromium_page, ensure_built, screenshot, wait_for, wait_for_tiles, wait_until_ready
 
 AHR_VALLEY = {"west": 7.0, "south": 50.49, "east": 7.17, "north": 50.58}  # the archive's middle, the tutorial's area inside
 TUTORIAL_AOI = {"west": 7.055496548917159, "south": 50.52018836230043, "east": 7.117575039388905, "north": 50.546364682516895}
@@ -152,15 +152,7 @@ def test_the_journey(server, tmp_path):
                       TUTORIAL_AOI)
         page.get_by_role("button", name="Draw a rectangle").click()
         wait_for(page, "() => document.querySelector('#draw-rectangle').getAttribute('aria-pressed') === 'true'", 30, "the drawing tool")
-        corners = page.evaluate("""(b) => [window.terracube.map.map.project([b.west, b.north]), window.terracube.map.map.project([b.east, b.south])]
-            .map((p) => { const r = window.terracube.map.map.getContainer().getBoundingClientRect(); return [p.x + r.left, p.y + r.top]; })""",
-                                TUTORIAL_AOI)
-        (x1, y1), (x2, y2) = corners
-        page.mouse.move(x1, y1)
-        page.mouse.down()
-        page.mouse.move(x1 + 1, y1 + 1)
-        page.mouse.move(x2, y2, steps=8)
-        page.mouse.up()
+        drag_rectangle(page, *(TUTORIAL_AOI[k] for k in ("west", "south", "east", "north")))
         wait_for(page, "() => window.terracube.search.area.chosen !== null", 10, "the drawn area")
         area = page.evaluate("window.terracube.search.state.area")
         assert area == pytest.approx([TUTORIAL_AOI[k] for k in ("west", "south", "east", "north")], abs=0.001)

@@ -27,7 +27,7 @@ from PIL import Image
 from pyproj import Transformer
 
 from tests.services.test_map_in_browser import value_of_colour
-from tests.web.browser_page import DESKTOP, PHONE, chromium_page, screenshot, wait_for, wait_for_tiles, wait_until_ready
+from tests.web.browser_page import view_points, DESKTOP, PHONE, chromium_page, screenshot, wait_for, wait_for_tiles, wait_until_ready
 
 BEFORE, AFTER = "2021-06-13", "2021-07-21"  # the tutorial's days: before and after the flood
 CLOUDY = "2021-06-23"  # clouds over about half of the valley's middle
@@ -77,15 +77,6 @@ def page_shot(page, tmp_path: Path, name: str, section: str) -> None:
     """The whole window for docs/browser/, the panel scrolled to ``section``."""
     page.locator(section).evaluate("element => element.scrollIntoView({block: 'start'})")
     screenshot(page, tmp_path, name)
-
-
-def view_points(page, columns: int = 40, rows: int = 30) -> tuple[list[list[float]], np.ndarray]:
-    """A grid of points on the map (clear of its controls), and where each is (longitude, latitude)."""
-    width, height = page.evaluate("() => { const c = window.terracube.map.map.getContainer(); return [c.clientWidth, c.clientHeight]; }")
-    xs, ys = np.meshgrid(np.linspace(20, width - 60, columns), np.linspace(60, height - 40, rows))
-    points = [[float(x), float(y)] for x, y in zip(xs.ravel(), ys.ravel())]
-    lonlat = page.evaluate("(points) => points.map(p => window.terracube.map.map.unproject(p).toArray())", points)
-    return points, np.array(lonlat)
 
 
 def colours_at(picture: Path, points: list[list[float]]) -> np.ndarray:

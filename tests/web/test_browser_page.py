@@ -18,7 +18,7 @@ from PIL import Image
 from pyproj import Transformer
 
 from tests.services.test_map_in_browser import value_of_colour
-from tests.web.browser_page import DESKTOP, PHONE, chromium_page, screenshot, wait_for, wait_for_tiles, wait_until_ready
+from tests.web.browser_page import view_points, DESKTOP, PHONE, chromium_page, screenshot, wait_for, wait_for_tiles, wait_until_ready
 
 NDVI_DAY = "2021-07-21"
 RDYLGN = {"colormap": "RdYlGn", "range": [-1, 1]}
@@ -89,10 +89,7 @@ def test_search_then_the_ndvi_of_a_scene_on_the_map(server, tmp_path):
         screenshot(page, tmp_path, "browser.png")
 
         # The colours are RdYlGn and stand for the NDVI of that day: sampled against /result.
-        size = page.evaluate("() => { const c = window.terracube.map.map.getContainer(); return [c.clientWidth, c.clientHeight]; }")
-        columns, rows = np.meshgrid(np.linspace(20, size[0] - 60, 40), np.linspace(60, size[1] - 40, 30))
-        points = [[float(x), float(y)] for x, y in zip(columns.ravel(), rows.ravel())]
-        lonlat = page.evaluate("(points) => points.map(p => window.terracube.map.map.unproject(p).toArray())", points)
+        points, lonlat = view_points(page)
         west, south, east, north = page.evaluate("window.terracube.map.viewBBox()")
         truth_file = tmp_path / "ndvi.tif"
         con = openeo.connect(server.url)

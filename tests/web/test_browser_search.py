@@ -17,7 +17,7 @@ import json
 import pytest
 import requests
 
-from tests.web.browser_page import DESKTOP, PHONE, chromium_page, screenshot, wait_for, wait_until_ready
+from tests.web.browser_page import drag_rectangle, on_screen, DESKTOP, PHONE, chromium_page, screenshot, wait_for, wait_until_ready
 
 # The tutorial's area (bench/tutorial.py, the seed tutorial's flood exercise).
 AOI = {"west": 7.055496548917159, "south": 50.52018836230043, "east": 7.117575039388905, "north": 50.546364682516895}
@@ -86,13 +86,6 @@ def error_text(page) -> str:
     return page.locator("#error").inner_text()
 
 
-def on_screen(page, lon: float, lat: float) -> tuple[float, float]:
-    """Where a longitude and latitude are in the window (CSS pixels)."""
-    box = page.locator("#map").bounding_box()
-    x, y = page.evaluate("([lon, lat]) => { const p = window.terracube.map.map.project([lon, lat]); return [p.x, p.y]; }", [lon, lat])
-    return box["x"] + x, box["y"] + y
-
-
 def area_outlined(page, shown: bool = True) -> bool:
     """Until the map draws the area's outline (or, ``shown`` False, none): MapLibre draws a new outline on its next frame."""
     wait_for(page, f"() => (window.terracube.map.map.queryRenderedFeatures({{layers: ['area-line']}}).length > 0) === {str(shown).lower()}",
@@ -103,13 +96,7 @@ def area_outlined(page, shown: bool = True) -> bool:
 def test_a_drawn_rectangle_is_the_search_area_and_its_scenes_are_on_the_timeline(server, page, tmp_path):
     page.get_by_role("button", name="Draw a rectangle").click()
     wait_for(page, "() => document.querySelector('#draw-rectangle').getAttribute('aria-pressed') === 'true'", 30, "the drawing tool")
-    (x1, y1), (x2, y2) = on_screen(page, AOI["west"], AOI["north"]), on_screen(page, AOI["east"], AOI["south"])
-    # A drag from the north-west corner to the south-east one, as a hand does it (the drag starts on the first move).
-    page.mouse.move(x1, y1)
-    page.mouse.down()
-    page.mouse.move(x1 + 1, y1 + 1)
-    page.mouse.move(x2, y2, steps=8)
-    page.mouse.up()
+    drag_rectangle(page, *AOI_BOX)
     wait_for(page, "() => window.terracube.search.area.chosen !== null", 10, "the drawn area")
     area = chosen_area(page)
     assert area["geometry"]["type"] == "Polygon" and area["bbox"] == pytest.approx(AOI_BOX, abs=PIXEL)

@@ -22,7 +22,7 @@ from PIL import Image, ImageSequence
 from pyproj import Transformer
 
 from tests.services.test_map_in_browser import value_of_colour
-from tests.web.browser_page import DESKTOP, PHONE, chromium_page, screenshot, wait_for, wait_until_ready
+from tests.web.browser_page import view_points, DESKTOP, PHONE, chromium_page, screenshot, wait_for, wait_until_ready
 
 PICKED = "2021-07-21"
 RDYLGN = ("RdYlGn", [-1, 1])
@@ -129,10 +129,7 @@ def test_the_slider_picks_a_date_and_the_map_shows_its_ndvi(page, server, tmp_pa
     screenshot(page, tmp_path, "timelapse-ndvi.png")
 
     # The map is that day's NDVI, sampled against /result (with the search's cloud limit).
-    size = page.evaluate("() => { const c = window.terracube.map.map.getContainer(); return [c.clientWidth, c.clientHeight]; }")
-    columns, rows = np.meshgrid(np.linspace(20, size[0] - 60, 40), np.linspace(60, size[1] - 40, 30))
-    points = [[float(x), float(y)] for x, y in zip(columns.ravel(), rows.ravel())]
-    lonlat = page.evaluate("(points) => points.map(p => window.terracube.map.map.unproject(p).toArray())", points)
+    points, lonlat = view_points(page)
     west, south, east, north = page.evaluate("window.terracube.search.state.area")
     truth_file = tmp_path / "ndvi.tif"
     con = openeo.connect(server.url)
