@@ -33,6 +33,7 @@ import numpy as np
 
 from terracube.cube import DIM_BANDS, DIM_T, DIM_X, DIM_Y, is_raster_cube
 from terracube.errors import FormatUnsuitable
+from terracube.settings import Settings
 from terracube.formats.picture import PARAMETERS as PICTURE_PARAMETERS
 from terracube.formats.picture import Picture, _invalid, _number, _shown, check_drawable, draw, picture_options
 
@@ -96,14 +97,14 @@ def _frames_and_pixels(data: Any, name: str) -> tuple[int, int]:
     return frames, data.sizes[DIM_Y] * data.sizes[DIM_X]
 
 
-def check_animation(data: Any, options: Mapping[str, Any], settings: Any, video_format: str) -> None:
+def check_animation(data: Any, options: Mapping[str, Any], settings: Settings | None, video_format: str) -> None:
     """Refuse, from its shape alone, a cube with more frames or bigger frames than the server allows."""
-    from terracube.settings import Settings
-
     name = video_format.upper()
     frames, pixels = _frames_and_pixels(data, name)
-    max_frames = getattr(settings, "animation_max_frames", None) or Settings.model_fields["animation_max_frames"].default
-    max_pixels = getattr(settings, "animation_max_frame_pixels", None) or Settings.model_fields["animation_max_frame_pixels"].default
+    # An evaluation without settings (no server) is held to the default limits.
+    defaults = Settings.model_fields
+    max_frames = settings.animation_max_frames if settings else defaults["animation_max_frames"].default
+    max_pixels = settings.animation_max_frame_pixels if settings else defaults["animation_max_frame_pixels"].default
     if frames > max_frames:
         raise FormatUnsuitable(
             f"{name} is limited to {max_frames} frames on this server, but the data cube has {frames} dates. Choose fewer "
