@@ -191,8 +191,13 @@ def test_a_large_download_is_a_batch_job_shown_in_the_jobs_list(page, server, tm
     shown: list[tuple[str, float]] = []
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
-        shown.append(tuple(page.evaluate("[document.querySelector('#download-status').innerText, document.querySelector('#download-progress').value]")))
-        if page.locator("#download-links a").count() > 0 or not page.locator("#error").is_hidden():
+        # One snapshot of the page (status, bar, links, error) so the last one seen is the state that ended the wait.
+        text, value, links, failed = page.evaluate(
+            "[document.querySelector('#download-status').innerText, document.querySelector('#download-progress').value,"
+            " document.querySelectorAll('#download-links a').length, !document.querySelector('#error').hidden]"
+        )
+        shown.append((text, value))
+        if links > 0 or failed:
             break
         time.sleep(0.1)
     no_error(page)
