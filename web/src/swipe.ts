@@ -4,7 +4,7 @@
 import Compare from "@maplibre/maplibre-gl-compare";
 import "@maplibre/maplibre-gl-compare/style.css";
 import maplibregl from "maplibre-gl";
-import { addRaster, baseStyle, removeRaster, type MapView, type RasterOptions } from "./map";
+import { addRaster, baseStyle, MAP_OPTIONS, removeRaster, type MapView, type RasterOptions } from "./map";
 
 export interface SwipeSide {
   tiles: string;
@@ -38,7 +38,7 @@ export class Swipe {
     this.container = container;
     const second = new maplibregl.Map({
       container, style: baseStyle(this.basemap), center: main.getCenter(), zoom: main.getZoom(),
-      attributionControl: false, dragRotate: false, pitchWithRotate: false,
+      attributionControl: false, ...MAP_OPTIONS,
     });
     second.touchZoomRotate.disableRotation();
     second.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
