@@ -31,9 +31,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(data_dir: Path) -> tuple[str, subprocess.Popen]:
+def start_server(data_dir: Path, **settings: str) -> tuple[str, subprocess.Popen]:
+    """A laptop server on ``data_dir``; ``settings`` are more environment variables (TERRACUBE_...)."""
     port = free_port()
-    env = {**os.environ, "TERRACUBE_DATA_DIR": str(data_dir)}
+    env = {**os.environ, "TERRACUBE_DATA_DIR": str(data_dir), **settings}
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "terracube.api.app:create_app", "--factory", "--port", str(port), "--log-level", "warning"],
         env=env,
