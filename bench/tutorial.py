@@ -131,7 +131,9 @@ def measure(data_dir: Path, repeat: int, concurrency: tuple[int, ...], per_clien
 
     ensure_sample_archive(data_dir / "sample")
     launched = time.perf_counter()
-    url, server = start_server(data_dir)
+    # Room for every concurrent client: by default a server runs 2 requests and queues 8 more, and
+    # answers the 11th at once with 503 InfrastructureBusy (docs/api.md); here all of them wait their turn.
+    url, server = start_server(data_dir, TERRACUBE_SYNC_QUEUE=str(max(concurrency)))
     try:
         with tempfile.TemporaryDirectory() as tmp:
             cold = tutorial_request(url, Path(tmp) / "cold.tif")
