@@ -38,6 +38,7 @@ from pyproj import Transformer
 from terracube.formats.image import colormap_table
 from tests.auth.test_browser_login import CHROMIUM_ARGS, playwright_and_chromium
 from tests.conftest import AFTER, BEFORE
+from tests.jobs.conftest import jobs_env
 from tests.live_server import LiveServer
 
 MAP_PAGE = Path(__file__).parent / "map_page"
@@ -85,12 +86,8 @@ def map_site():
 
 @pytest.fixture
 def server(data_dir, tmp_path):
-    live = LiveServer({
-        "TERRACUBE_DATA_DIR": str(data_dir),
-        "TERRACUBE_DATABASE_URL": f"sqlite:///{tmp_path / 'terracube.db'}",
-        "TERRACUBE_RESULTS_ROOT": str(tmp_path / "results"),
-        "TERRACUBE_TILE_CACHE_DIR": str(tmp_path / "tiles"),  # a cold cache: every tile is drawn for this map
-    })
+    # A cold tile cache of its own: every tile is drawn for this map.
+    live = LiveServer(jobs_env(data_dir, tmp_path, TERRACUBE_TILE_CACHE_DIR=tmp_path / "tiles"))
     live.start()
     yield live
     live.stop()

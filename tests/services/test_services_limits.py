@@ -19,6 +19,7 @@ from openeo.rest import OpenEoApiError
 from terracube.api.app import create_app
 from terracube.settings import Settings
 from tests.auth.conftest import add_users, basic_token, bearer
+from tests.jobs.conftest import jobs_env
 from tests.live_server import LiveServer
 from tests.services.layers import ndvi_layer
 
@@ -27,12 +28,7 @@ CAP = 3
 
 @pytest.fixture
 def server(data_dir, tmp_path):
-    live = LiveServer({
-        "TERRACUBE_DATA_DIR": str(data_dir),
-        "TERRACUBE_DATABASE_URL": f"sqlite:///{tmp_path / 'terracube.db'}",
-        "TERRACUBE_RESULTS_ROOT": str(tmp_path / "results"),
-        "TERRACUBE_MAX_SERVICES_PER_USER": str(CAP),
-    })
+    live = LiveServer(jobs_env(data_dir, tmp_path, TERRACUBE_MAX_SERVICES_PER_USER=CAP))
     live.start()
     yield live
     live.stop()

@@ -16,17 +16,14 @@ import requests
 from PIL import Image
 
 from tests.conftest import AFTER
+from tests.jobs.conftest import jobs_env
 from tests.live_server import LiveServer
 from tests.services.layers import AHR_TILE, ndvi_layer
 
 
 @pytest.fixture
 def server(data_dir, tmp_path):
-    live = LiveServer({
-        "TERRACUBE_DATA_DIR": str(data_dir),
-        "TERRACUBE_DATABASE_URL": f"sqlite:///{tmp_path / 'terracube.db'}",
-        "TERRACUBE_RESULTS_ROOT": str(tmp_path / "results"),
-    })
+    live = LiveServer(jobs_env(data_dir, tmp_path))
     live.start()
     yield live
     live.stop()

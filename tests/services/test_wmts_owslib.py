@@ -18,6 +18,7 @@ from owslib.util import ServiceException
 from owslib.wmts import WebMapTileService
 from PIL import Image
 
+from tests.jobs.conftest import jobs_env
 from tests.live_server import LiveServer
 from tests.services.layers import AHR_TILE
 from tests.services.tiles_fixtures import scene_file, source_values, tile_pixel_centres
@@ -33,12 +34,7 @@ DETAIL = (14, 4 * AHR_TILE[1] + 1, 4 * AHR_TILE[2] + 1)
 @pytest.fixture(scope="module")
 def server(data_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("wmts-live")
-    live = LiveServer({
-        "TERRACUBE_DATA_DIR": str(data_dir),
-        "TERRACUBE_DATABASE_URL": f"sqlite:///{folder / 'terracube.db'}",
-        "TERRACUBE_RESULTS_ROOT": str(folder / "results"),
-        "TERRACUBE_TILE_CACHE_DIR": str(folder / "tiles"),
-    })
+    live = LiveServer(jobs_env(data_dir, folder, TERRACUBE_TILE_CACHE_DIR=folder / "tiles"))
     live.start()
     yield live
     live.stop()

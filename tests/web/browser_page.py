@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
+from PIL import Image
+from pyproj import Transformer
 
 from terracube.browser_build import OUT_DIR, build_browser, built_dir, source_dir
 from tests.auth.test_browser_login import CHROMIUM_ARGS, playwright_and_chromium
@@ -137,3 +140,15 @@ def drag_rectangle(page, west: float, south: float, east: float, north: float) -
     page.mouse.move(x1 + 1, y1 + 1)
     page.mouse.move(x2, y2, steps=8)
     page.mouse.up()
+
+
+def sample(path: Path, lonlat: np.ndarray) -> np.ndarray:
+    """The GeoTIFF's values (points, bands) under each point; NaN where it has none."""
+    with rasterio.open(path) as tif:
+        xs, ys = Transformer.from_crs("EPSG:4326", tif.crs, always_xy=True).transform(*lonlat.T)
+        return np.array([np.ma.filled(value.astype(float), np.nan) for value in tif.sample(zip(xs, ys), masked=True)])
+
+
+def colours_at(picture: Path, points: list[list[float]]) -> np.ndarray:
+    rgb = np.asarray(Image.open(picture).convert("RGB"))
+    return np.array([rgb[int(y), int(x)] for x, y in points]).astype(int)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.jobs.conftest import jobs_env
 from tests.live_server import LiveServer
 from tests.web.browser_page import close_browser, ensure_built
 
@@ -19,12 +20,7 @@ def server(data_dir, tmp_path_factory, request):
     """A laptop server of the module's own (its database, results and tile cache), the Browser built."""
     ensure_built()
     folder = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
-    live = LiveServer({
-        "TERRACUBE_DATA_DIR": str(data_dir),
-        "TERRACUBE_DATABASE_URL": f"sqlite:///{folder / 'terracube.db'}",
-        "TERRACUBE_RESULTS_ROOT": str(folder / "results"),
-        "TERRACUBE_TILE_CACHE_DIR": str(folder / "tiles"),
-    })
+    live = LiveServer(jobs_env(data_dir, folder, TERRACUBE_TILE_CACHE_DIR=folder / "tiles"))
     live.start()
     yield live
     live.stop()

@@ -23,11 +23,9 @@ import numpy as np
 import pytest
 import rasterio
 import requests
-from PIL import Image
-from pyproj import Transformer
 
 from tests.services.test_map_in_browser import value_of_colour
-from tests.web.browser_page import view_points, DESKTOP, PHONE, chromium_page, screenshot, wait_for, wait_for_tiles, wait_until_ready
+from tests.web.browser_page import colours_at, sample, view_points, DESKTOP, PHONE, chromium_page, screenshot, wait_for, wait_for_tiles, wait_until_ready
 
 BEFORE, AFTER = "2021-06-13", "2021-07-21"  # the tutorial's days: before and after the flood
 CLOUDY = "2021-06-23"  # clouds over about half of the valley's middle
@@ -79,11 +77,6 @@ def page_shot(page, tmp_path: Path, name: str, section: str) -> None:
     screenshot(page, tmp_path, name)
 
 
-def colours_at(picture: Path, points: list[list[float]]) -> np.ndarray:
-    rgb = np.asarray(Image.open(picture).convert("RGB"))
-    return np.array([rgb[int(y), int(x)] for x, y in points]).astype(int)
-
-
 def result_of(server, graph: dict, path: Path) -> Path:
     """The graph's result through POST /result, as a GeoTIFF (a save_result node after its result node)."""
     nodes = {name: {k: v for k, v in node.items() if k != "result"} for name, node in graph.items()}
@@ -93,13 +86,6 @@ def result_of(server, graph: dict, path: Path) -> Path:
     assert answer.status_code == 200, answer.text[:500]
     path.write_bytes(answer.content)
     return path
-
-
-def sample(path: Path, lonlat: np.ndarray) -> np.ndarray:
-    """The GeoTIFF's values (points, bands) under each point; NaN where it has none."""
-    with rasterio.open(path) as tif:
-        xs, ys = Transformer.from_crs("EPSG:4326", tif.crs, always_xy=True).transform(*lonlat.T)
-        return np.array([np.ma.filled(value.astype(float), np.nan) for value in tif.sample(zip(xs, ys), masked=True)])
 
 
 def python_shown(page, tmp_path: Path) -> Path:

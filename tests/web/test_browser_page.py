@@ -13,12 +13,10 @@ from __future__ import annotations
 import numpy as np
 import openeo
 import pytest
-import rasterio
 from PIL import Image
-from pyproj import Transformer
 
 from tests.services.test_map_in_browser import value_of_colour
-from tests.web.browser_page import view_points, DESKTOP, PHONE, chromium_page, screenshot, wait_for, wait_for_tiles, wait_until_ready
+from tests.web.browser_page import colours_at, sample, view_points, DESKTOP, PHONE, chromium_page, screenshot, wait_for, wait_for_tiles, wait_until_ready
 
 NDVI_DAY = "2021-07-21"
 RDYLGN = {"colormap": "RdYlGn", "range": [-1, 1]}
@@ -95,12 +93,9 @@ def test_search_then_the_ndvi_of_a_scene_on_the_map(server, tmp_path):
         con = openeo.connect(server.url)
         con.load_collection("SENTINEL2_L2A", spatial_extent={"west": west, "south": south, "east": east, "north": north},
                             temporal_extent=[NDVI_DAY, "2021-07-22"], bands=["B04", "B08"]).ndvi(nir="B08", red="B04").download(truth_file)
-        with rasterio.open(truth_file) as tif:
-            xs, ys = Transformer.from_crs("EPSG:4326", tif.crs, always_xy=True).transform(*np.array(lonlat).T)
-            truth = np.array([np.ma.filled(value.astype(float), np.nan)[0] for value in tif.sample(zip(xs, ys), masked=True)])
+        truth = sample(truth_file, lonlat)[:, 0]
         picture = np.asarray(Image.open(shot).convert("RGB"))
-        rgb = np.array([picture[int(y), int(x)] for x, y in points])[None]
-        shown, distance = value_of_colour(rgb, RDYLGN["colormap"], RDYLGN["range"])
+        shown, distance = value_of_colour(colours_at(shot, points)[None], RDYLGN["colormap"], RDYLGN["range"])
         shown, distance = shown[0], distance[0]
         data = np.isfinite(truth)
         assert data.mean() > 0.7, "the view is the archive's extent: most points have data"

@@ -17,12 +17,10 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import openeo
 import pytest
-import rasterio
 from PIL import Image, ImageSequence
-from pyproj import Transformer
 
 from tests.services.test_map_in_browser import value_of_colour
-from tests.web.browser_page import view_points, DESKTOP, PHONE, chromium_page, screenshot, wait_for, wait_until_ready
+from tests.web.browser_page import colours_at, sample, view_points, DESKTOP, PHONE, chromium_page, screenshot, wait_for, wait_until_ready
 
 PICKED = "2021-07-21"
 RDYLGN = ("RdYlGn", [-1, 1])
@@ -136,12 +134,8 @@ def test_the_slider_picks_a_date_and_the_map_shows_its_ndvi(page, server, tmp_pa
     con.load_collection("SENTINEL2_L2A", spatial_extent={"west": west, "south": south, "east": east, "north": north},
                         temporal_extent=[PICKED, "2021-07-22"], bands=["B04", "B08"], max_cloud_cover=20
                         ).ndvi(nir="B08", red="B04").download(truth_file)
-    with rasterio.open(truth_file) as tif:
-        xs, ys = Transformer.from_crs("EPSG:4326", tif.crs, always_xy=True).transform(*np.array(lonlat).T)
-        truth = np.array([np.ma.filled(value.astype(float), np.nan)[0] for value in tif.sample(zip(xs, ys), masked=True)])
-    picture = np.asarray(Image.open(shot).convert("RGB"))
-    rgb = np.array([picture[int(y), int(x)] for x, y in points])[None]
-    shown, distance = value_of_colour(rgb, *RDYLGN)
+    truth = sample(truth_file, lonlat)[:, 0]
+    shown, distance = value_of_colour(colours_at(shot, points)[None], *RDYLGN)
     shown, distance = shown[0], distance[0]
     data = np.isfinite(truth)
     assert data.mean() > 0.7
