@@ -125,6 +125,10 @@ def execute(process: Any, env: ProcessEnv, directory: Path, udps: UdpLookup | No
     return execution
 
 
+# Synchronous answers up to this size are read into memory and the file removed before they are sent.
+SYNC_IN_MEMORY_BYTES = 16 * 2**20
+
+
 @dataclass
 class SyncResult:
     media_type: str
@@ -159,6 +163,13 @@ def execute_sync(
     # A graph that saves several results answers with the last one, as the result node; a saved
     # model writes its STAC Item first and the model file last, so the answer is the model.
     path, media_type = execution.files[-1]
+    if path.stat().st_size <= SYNC_IN_MEMORY_BYTES:
+        # Most answers are small: sent from memory in one piece rather than streamed from the file
+        # in chunks, each read on another thread (a sixth of a small request's time).
+        try:
+            return SyncResult(media_type, content=path.read_bytes(), filename=path.name, usage=env.usage)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
     return SyncResult(
         media_type, path=path, filename=path.name, cleanup=lambda: shutil.rmtree(directory, ignore_errors=True), usage=env.usage
     )

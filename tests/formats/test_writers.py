@@ -9,7 +9,7 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_zeros
 
-from terracube.formats import INPUT_FORMATS, file_formats, input_format, output_format, write_result
+from terracube.formats import INPUT_FORMATS, file_formats, gtiff, input_format, output_format, write_result
 from terracube.errors import FormatUnsupported
 
 import pytest
@@ -27,7 +27,16 @@ def small_cube(with_t=True):
     return cube if with_t else cube.isel(t=0, drop=True)
 
 
-def test_gtiff_is_a_cog_with_grid_nodata_and_band_names(tmp_path):
+@pytest.fixture(params=["in memory", "block by block"])
+def gtiff_path(request, monkeypatch):
+    """Both ways the GeoTIFF writer goes: small results whole from memory, large ones block by block
+    through a scratch file (here every result is small, so the large way is made the only one)."""
+    if request.param == "block by block":
+        monkeypatch.setattr(gtiff, "IN_MEMORY_BYTES", 0)
+    return request.param
+
+
+def test_gtiff_is_a_cog_with_grid_nodata_and_band_names(tmp_path, gtiff_path):
     [path] = write_result(small_cube(), "GTiff", {}, tmp_path)
     assert path.name == "openEO.tif"
     with rasterio.open(path) as src:
@@ -39,6 +48,9 @@ def test_gtiff_is_a_cog_with_grid_nodata_and_band_names(tmp_path):
         data = src.read()
         assert np.isnan(data[0, 0, 0]) and data[3, 1, 1] == 11
         assert src.profile["tiled"]
+        # deflate with the floating-point predictor: what GDAL, QGIS and rasterio read
+        assert {"LAYOUT": "COG", "COMPRESSION": "DEFLATE", "PREDICTOR": "3"}.items() <= src.tags(ns="IMAGE_STRUCTURE").items()
+    assert [p.name for p in tmp_path.iterdir()] == ["openEO.tif"], "no scratch file is left behind"
 
 
 def chunked_cube():
@@ -49,14 +61,14 @@ def chunked_cube():
     return cube.copy(data=values).chunk({"t": 1, "bands": 1, "y": 4, "x": 3}), values
 
 
-def test_gtiff_of_a_chunked_cube_puts_every_block_in_its_window(tmp_path):
+def test_gtiff_of_a_chunked_cube_puts_every_block_in_its_window(tmp_path, gtiff_path):
     cube, values = chunked_cube()
     [path] = write_result(cube, "GTiff", {}, tmp_path)
     with rasterio.open(path) as src:
         np.testing.assert_array_equal(src.read(), values.reshape(4, 6, 10))
 
 
-def test_gtiff_from_a_batch_jobs_dask_cluster_is_the_same_file(tmp_path):
+def test_gtiff_from_a_batch_jobs_dask_cluster_is_the_same_file(tmp_path, gtiff_path):
     from distributed import Client, LocalCluster
 
     cube, values = chunked_cube()

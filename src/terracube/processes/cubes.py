@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import dask.array
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -232,12 +233,28 @@ def ndvi(data: xr.DataArray, nir: str = "nir", red: str = "red", target_band: st
     # Floats keep their precision; integers (raw digital numbers) are computed in float32.
     dtype = data.dtype if data.dtype.kind == "f" else np.dtype("float32")
     labels = list(band_labels(data, dim))
-    nir_values = select(data, dim, labels.index(nir_band)).astype(dtype, copy=False)
-    red_values = select(data, dim, labels.index(red_band)).astype(dtype, copy=False)
-    index = (nir_values - red_values) / (nir_values + red_values)
+    nir_values = select(data, dim, labels.index(nir_band))
+    red_values = select(data, dim, labels.index(red_band))
+    # One operation per block rather than xarray's three (each aligning the labels of both sides):
+    # a third of the time of a small request's ndvi, where the labels are the same by construction.
+    if isinstance(nir_values.data, dask.array.Array):
+        values = dask.array.map_blocks(
+            _normalized_difference, nir_values.data, red_values.data, into=dtype, dtype=dtype, meta=np.array((), dtype)
+        )
+    else:
+        values = _normalized_difference(np.asarray(nir_values.data), np.asarray(red_values.data), into=dtype)
+    index = nir_values.copy(data=values)
     if target_band is None:
         return like_cube(index, data, dropped=dim)
     return append_band(data, dim, like_cube(index, data, dropped=dim), target_band)
+
+
+def _normalized_difference(first: np.ndarray, second: np.ndarray, into: np.dtype) -> np.ndarray:
+    """(first - second) / (first + second), computed in ``into``; 0/0 is NaN and x/0 infinite, without warnings."""
+    first = first.astype(into, copy=False)
+    second = second.astype(into, copy=False)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (first - second) / (first + second)
 
 
 def append_band(data: xr.DataArray, dim: str, values: xr.DataArray, label: Any) -> xr.DataArray:
