@@ -176,7 +176,8 @@ class LiveServer:
             self.process.wait(10)
 
     def stop(self) -> None:
-        """A clean shutdown (SIGTERM), as a service manager does; running jobs go back to the queue."""
+        """A clean shutdown (SIGTERM), as a service manager does: running jobs go back to the queue
+        (on a shared Dask cluster, another server takes them over)."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:

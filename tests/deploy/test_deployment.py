@@ -4,7 +4,8 @@ PostgreSQL, a ``dask scheduler`` with two ``dask worker`` processes, an S3-compa
 and two ``terracube serve`` replicas behind a load balancer, each a process of its own on
 loopback (conftest.py, stack.py). The replicas share the database, the data directory (signing
 keys, uploaded files) and the results store: a folder, then S3. Alice logs in through one
-replica and works through the other; replicas and workers are killed with SIGKILL mid-job.
+replica and works through the other; replicas and workers are killed with SIGKILL mid-job, and a
+replica is stopped with SIGTERM as a rolling update stops it.
 
 Its own CI step (.ci/run): ``pytest -q -n 0 -m deployment tests/deploy``.
 """
@@ -258,6 +259,35 @@ def test_a_job_outlives_the_replica_that_ran_it(deployment, dask_client, tmp_pat
         assert files == ["openEO.tif"] and temporary == []
     finally:
         deployment.start(runner)  # a replacement, for the tests after this one
+
+
+@pytest.mark.parametrize("deployment", ["directory"], indirect=True)
+def test_a_rolling_update_hands_a_running_job_to_the_other_replica(deployment, dask_client, tmp_path):
+    """A replica stopped cleanly (SIGTERM, as Kubernetes stops a pod in a rolling update) leaves its
+    running job's work on the cluster, and the other replica takes the job over: nothing is lost,
+    nothing runs twice, the job is never queued again."""
+    con = alice(deployment, "a")
+    job = con.create_job(slow(bands=4), title="a rolling update", log_level="debug")
+    job.start()
+    wait_for(job, ("running",))
+    [runner] = submitted_by(deployment, job)
+    time.sleep(1)  # the worker is reading pixels
+    deployment.replicas[runner].stop()  # SIGTERM, and the shutdown handlers run
+    try:
+        # ended by its own shutdown (uvicorn raises the signal again once done), not killed at stop()'s deadline
+        assert deployment.replicas[runner].process.returncode in (0, -signal.SIGTERM)
+        deployment.through(other(runner))
+        assert job.status() == "running"
+        assert wait_for(job, ("finished", "error", "canceled"), timeout=240) == "finished", messages(job)
+        logged = messages_with(job, "Job finished")
+        assert runs_on_cluster(dask_client, job.job_id) == 1, logged
+        assert any("was shut down while watching this job; its work goes on" in m for m in logged), logged
+        assert any("took this job over" in m for m in logged) and not any("queued again" in m for m in logged), logged
+        assert sum(m.startswith("Job started on Dask worker") for m in logged) == 1 and logged[-1] == "Job finished: openEO.tif.", logged
+        job.get_results().download_files(tmp_path / "out")
+        assert (tmp_path / "out" / "openEO.tif").read_bytes()[:2] in (b"II", b"MM")
+    finally:
+        deployment.start(runner)  # the updated replica, for the tests after this one
 
 
 @pytest.mark.parametrize("deployment", ["directory"], indirect=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import tempfile
+import uuid
 from pathlib import Path
 
 import dask
@@ -117,11 +118,15 @@ def write_gtiff(data, directory: Path, options: dict, compute: dict | None = Non
     if values.size * dtype.itemsize <= IN_MEMORY_BYTES:
         if isinstance(values, da.Array):
             (values,) = dask.compute(values, **(compute or {}))
-        # rasterio writes a copy-only driver (COG) through an in-memory dataset, copied once on close.
-        with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(path, "w", **cog, **profile) as dst:
-            dst.write(values)
+        # Into GDAL's in-memory driver, then one copy into the COG. Not rasterio.open(path, "w",
+        # driver="COG"): that copy runs as the file closes, holding the GIL throughout (measured:
+        # 0.2 s for 2000 x 2000 pixels, when the server's event loop could not answer anyone).
+        with rasterio.open(f"/vsimem/{uuid.uuid4().hex}", "w", driver="MEM", **profile) as memory:
+            memory.write(values)
             for index, description in enumerate(descriptions, start=1):
-                dst.set_band_description(index, description)
+                memory.set_band_description(index, description)
+            with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
+                rasterio.shutil.copy(memory, path, **cog)
         return [path]
     with tempfile.TemporaryDirectory(dir=directory) as scratch:
         tiled = Path(scratch) / "tiled.tif"

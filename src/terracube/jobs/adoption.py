@@ -1,8 +1,8 @@
 """A job's work on a shared Dask cluster outlives the API server that submitted it.
 
 A Dask task lives as long as some client wants its result; the server that submitted a job is
-such a client, and when it dies (``kill -9``, a lost machine) the scheduler would drop the job's
-task and its worker would stop. So every job's task is also *published* on the scheduler as a
+such a client, and when it dies (``kill -9``, a lost machine) or is shut down (SIGTERM, a rolling
+update: ``_hand_over``) the scheduler would drop the job's task and its worker would stop. So every job's task is also *published* on the scheduler as a
 named dataset (``terracube-job-<id>-<attempt>``): the scheduler keeps wanting it, the worker goes
 on, and another server that shares the scheduler and the database takes the job over (recovery.py
 finds the dead owner, ``JobService._adopt`` takes the dataset's future and watches it as its own),
@@ -81,9 +81,16 @@ def missed_events(client: Any, job_id: str, attempt: int) -> list[dict]:
     return [message for _, message in events if isinstance(message, dict) and message.get("job_id") == job_id and message.get("attempt") == attempt]
 
 
+HANDED_OVER = (
+    "terracube server {server} was shut down while watching this job; its work goes on on the Dask cluster, "
+    "and another terracube server takes it over."
+)
+
+
 class Adoption:
     """The part of ``JobService`` that deals with other servers' runs: taking over those of a dead
-    server, and letting go of its own runs that another server canceled, restarted or deleted.
+    server, handing its own over when it shuts down, and letting go of its own runs that another
+    server canceled, restarted or deleted.
 
     Uses the service's ``settings``, ``store``, ``client``, ``id``, ``_lock``, ``_active``,
     ``_stopping``, ``_watch`` and ``_stop_on_cluster``.
@@ -115,6 +122,23 @@ class Adoption:
         )
         self._catch_up(active)
         log.warning("took over job %s of the stopped server %s", job.id, job.owner)
+        return True
+
+    def _hand_over(self, active: Any) -> bool:
+        """At a clean shutdown (SIGTERM: a rolling update, a scale-down), leave the job's work running
+        on the shared cluster for another server to take over, as after a crash, rather than stopping
+        it and starting it again from nothing. False when that cannot be (a cluster of this server's
+        own, a job not on the cluster yet, a task the scheduler does not hold): it is queued again."""
+        if not self.settings.dask_scheduler or self.client is None or active.future is None:
+            return False
+        try:
+            if published(self.client, active.job_id, active.attempt) is None:
+                return False
+        except Exception as error:
+            log.warning("cannot hand job %s over: the Dask scheduler did not answer (%s)", active.job_id, error)
+            return False
+        self.store.add_log(active.job_id, "info", HANDED_OVER.format(server=self.id), attempt=active.attempt)
+        log.info("left job %s running on the Dask cluster for another server", active.job_id)
         return True
 
     def _catch_up(self, active: Any) -> None:

@@ -12,7 +12,8 @@ its events; a cancel or delete through another server reaches the owner through 
 cluster at once through the job's cancel event, on a shared scheduler). Restart behaviour is
 ``recovery.py``'s: on a shared Dask cluster a live server takes over the jobs of one that died
 (``adoption.py``); otherwise jobs running in a server that died end in ``error`` with a log entry,
-queued ones run. On a clean shutdown, running jobs are stopped and put back in the queue instead.
+queued ones run. On a clean shutdown, running jobs on a shared cluster are handed over in the same
+way (their work goes on); elsewhere they are stopped and put back in the queue.
 """
 
 from __future__ import annotations
@@ -113,6 +114,8 @@ class JobService(Adoption):
             thread.join(10)
         with self._lock:
             for active in list(self._active.values()):
+                if self._hand_over(active):
+                    continue  # another server takes it over once this one has left the store (forget_server)
                 self._stop_on_cluster(active)
                 if self.store.requeue(active.job_id, ACTIVE):
                     self.store.add_log(active.job_id, "warning", SHUTDOWN)
