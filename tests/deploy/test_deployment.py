@@ -235,13 +235,18 @@ def test_a_job_is_claimed_once_when_two_servers_claim_it_at_the_same_moment(post
         store.close()
 
 
-def test_a_job_outlives_the_replica_that_ran_it(deployment, dask_client, tmp_path):
-    con = alice(deployment, "a")
-    job = con.create_job(slow(bands=4), title="its replica dies", log_level="debug")
+def running_job(deployment: Deployment, title: str):
+    """A slow job of alice's, running on the cluster for a second now; and the replica that submitted it."""
+    job = alice(deployment, "a").create_job(slow(bands=4), title=title, log_level="debug")
     job.start()
     wait_for(job, ("running",))
     [runner] = submitted_by(deployment, job)
     time.sleep(1)  # the worker is reading pixels
+    return job, runner
+
+
+def test_a_job_outlives_the_replica_that_ran_it(deployment, dask_client, tmp_path):
+    job, runner = running_job(deployment, "its replica dies")
     deployment.replicas[runner].kill()  # SIGKILL: no shutdown handler runs
     try:
         deployment.through(other(runner))
@@ -266,12 +271,7 @@ def test_a_rolling_update_hands_a_running_job_to_the_other_replica(deployment, d
     """A replica stopped cleanly (SIGTERM, as Kubernetes stops a pod in a rolling update) leaves its
     running job's work on the cluster, and the other replica takes the job over: nothing is lost,
     nothing runs twice, the job is never queued again."""
-    con = alice(deployment, "a")
-    job = con.create_job(slow(bands=4), title="a rolling update", log_level="debug")
-    job.start()
-    wait_for(job, ("running",))
-    [runner] = submitted_by(deployment, job)
-    time.sleep(1)  # the worker is reading pixels
+    job, runner = running_job(deployment, "a rolling update")
     deployment.replicas[runner].stop()  # SIGTERM, and the shutdown handlers run
     try:
         # ended by its own shutdown (uvicorn raises the signal again once done), not killed at stop()'s deadline
