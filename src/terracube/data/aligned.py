@@ -100,7 +100,9 @@ def load_aligned(items, bands: dict[str, str], geobox: GeoBox, chunk_size: int, 
                 graph[(name, t, 0, i, j)] = (read_chunk, ChunkRead(driver, geobox[rows, cols], sources))
     chunks = ((1,) * len(days), (len(bands),), _sizes(height, chunk_size), _sizes(width, chunk_size))
     array = da.Array(HighLevelGraph.from_collections(name, graph, dependencies=()), name, chunks, dtype=np.float32)
-    labels = np.array([np.datetime64(parsed[members[0]].nominal_datetime.replace(tzinfo=None), "ns") for members in days.values()])
+    # Labelled with the day at midnight UTC, as the loads label every cube (data/load.py).
+    labels = np.array([np.datetime64(parsed[members[0]].nominal_datetime.replace(tzinfo=None), "D") for members in days.values()],
+                      dtype="datetime64[ns]")
     coords = {DIM_T: labels, DIM_BANDS: list(bands), **xr_coords(geobox)}
     return xr.DataArray(array, dims=(DIM_T, DIM_BANDS, "y", "x"), coords=coords)
 

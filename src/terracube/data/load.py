@@ -93,8 +93,9 @@ def load_items(
     """
     driver = _driver(options)
     newest_first = sorted(items, key=lambda item: _timestamp(item), reverse=True)
-    # Every tile of a map layer loads the same few scenes: their parse is kept (``parsed_items``).
-    parsed = parsed_items(newest_first, options, driver) if warp else None
+    # Every tile of a map layer, and every request of a tutorial, loads the same few scenes: their
+    # parse is kept (``parsed_items``; a fifth of a small load's time).
+    parsed = parsed_items(newest_first, options, driver)
     # Assets on the request's own grid are read directly (the fast, common case); others through odc-stac.
     cube = load_aligned(newest_first, bands, geobox, chunk_size, driver, parsed=parsed)
     if cube is None and warp:
@@ -106,7 +107,7 @@ def load_items(
         cube = _load_by_resolution(newest_first, bands, geobox, chunk_size, driver, resolutions or {})
     # Day labels at midnight UTC, as CDSE labels its Sentinel-2 cubes (the warped read gives them so already).
     labels = cube[DIM_T].values
-    days = pd.DatetimeIndex(labels).floor("D").values.astype("datetime64[ns]")
+    days = labels.astype("datetime64[D]").astype("datetime64[ns]")
     if not np.array_equal(days, labels):
         cube = cube.assign_coords({DIM_T: days})
     cube.attrs = {"nodata": np.nan}
