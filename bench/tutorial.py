@@ -257,14 +257,18 @@ def in_process(data_dir: Path, tmp: Path, repeat: int) -> dict:
     return {name: statistics.median(values) for name, values in timings.items()}
 
 
-def results_section(tut: dict, number: int = 1) -> list[str]:
-    """Section ``number`` of RESULTS.md: the request against its limit, its stages, the engines, concurrency."""
+def results_section(tut: dict, number: int = 1, alone: bool = False) -> list[str]:
+    """Section ``number`` of RESULTS.md: the request against its limit, its stages, the engines, concurrency
+    (``alone``: measured by this module's ``--update-results``, not with the others by ``bench/run``)."""
+    from datetime import date
+
+    measured = f" (measured {date.today().isoformat()}, by `python bench/tutorial.py --update-results` alone)" if alone else ""
     ms = {stage: seconds * 1000 for stage, seconds in tut["stages"].items()}
     engine = sum(ms[stage] for stage in ("validate", "plan", "evaluate", "compute", "write"))
     hand = {stage: seconds * 1000 for stage, seconds in tut["handwritten_stages"].items()}
     ratio = tut["warm_median"] / tut["handwritten_median"]
     lines = [
-        f"## {number}. The tutorial request",
+        f"## {number}. The tutorial request{measured}",
         "",
         "`load_collection` B04/B08 over the tutorial's Ahr box for 2021-07-20..22, `ndvi`, mean over `t`,",
         "GeoTIFF, through the official `openeo` client's `download()` against `terracube` (uvicorn, one process).",
@@ -321,7 +325,7 @@ def main() -> None:
     parser.add_argument("--update-results", action="store_true", help="write the section into RESULTS.md (section 1)")
     args = parser.parse_args()
     result = measure(args.data_dir, args.repeat, concurrency=(1, 4, 16), per_client=8)
-    lines = results_section(result)
+    lines = results_section(result, alone=args.update_results)
     print("\n".join(lines))
     if args.update_results:
         from tiles import write_section
