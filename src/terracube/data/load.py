@@ -105,7 +105,7 @@ def load_items(
         cube = load_warped(newest_first, bands, geobox, driver, parsed=parsed, eager=eager)
     if cube is None:
         cube = _load_by_resolution(newest_first, bands, geobox, chunk_size, driver, resolutions or {})
-    # Day labels at midnight UTC, as CDSE labels its Sentinel-2 cubes (the warped read gives them so already).
+    # Day labels at midnight UTC, as CDSE labels its Sentinel-2 cubes (the direct and warped reads give them so already).
     labels = cube[DIM_T].values
     days = labels.astype("datetime64[D]").astype("datetime64[ns]")
     if not np.array_equal(days, labels):
