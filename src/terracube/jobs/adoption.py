@@ -4,8 +4,9 @@ A Dask task lives as long as some client wants its result; the server that submi
 such a client, and when it dies (``kill -9``, a lost machine) or is shut down (SIGTERM, a rolling
 update: ``_hand_over``) the scheduler would drop the job's task and its worker would stop. So
 every job's task is also *published* on the scheduler as a named dataset
-(``terracube-job-<id>-<attempt>``): the scheduler keeps wanting it, the worker goes on, and another server that shares the scheduler and the database takes the job over (recovery.py
-finds the dead owner, ``JobService._adopt`` takes the dataset's future and watches it as its own),
+(``terracube-job-<id>-<attempt>``): the scheduler keeps wanting it, the worker goes on, and
+another server that shares the scheduler and the database takes the job over (recovery.py finds
+the dead owner, ``JobService._adopt`` takes the dataset's future and watches it as its own),
 publishes the results and records the outcome. The owner unpublishes the dataset once it has
 recorded the outcome; ``sweep`` removes what a dead server left.
 
