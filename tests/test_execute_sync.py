@@ -13,16 +13,10 @@ from terracube import execute
 from terracube.data.catalog import Catalog
 from terracube.execute import execute_sync, request_env
 from terracube.settings import Settings
-from tests.conftest import AFTER, TUTORIAL_AOI, TUTORIAL_SHAPE
+from tests.conftest import AFTER, TUTORIAL_SHAPE
+from tests.test_tutorial_engine import tutorial_graph
 
-TUTORIAL_NDVI = {"process_graph": {
-    "load": {"process_id": "load_collection", "arguments": {
-        "id": "SENTINEL2_L2A", "spatial_extent": TUTORIAL_AOI, "temporal_extent": AFTER, "bands": ["B04", "B08"]}},
-    "ndvi": {"process_id": "ndvi", "arguments": {"data": {"from_node": "load"}, "nir": "B08", "red": "B04"}},
-    "mean": {"process_id": "reduce_dimension", "arguments": {"data": {"from_node": "ndvi"}, "dimension": "t", "reducer": {
-        "process_graph": {"m": {"process_id": "mean", "arguments": {"data": {"from_parameter": "data"}}, "result": True}}}}},
-    "save": {"process_id": "save_result", "arguments": {"data": {"from_node": "mean"}, "format": "GTiff"}, "result": True},
-}}
+TUTORIAL_NDVI = tutorial_graph(AFTER)  # the tutorial's download(): NDVI, mean over t, GTiff
 
 
 @pytest.fixture

@@ -78,8 +78,9 @@ def serve(
 
 # SIGTERM (or Ctrl-C): synchronous processing stops at once (its requests answer 503), requests
 # still open after the grace are cancelled, then the lifespan ends (running jobs go back to the
-# queue, or on a shared Dask cluster go on there for another server to take over). Whatever still runs at the deadline (a UDF that never returns, a
-# Dask worker that does not close) does not keep the process: it ends then.
+# queue, or on a shared Dask cluster go on there for another server to take over). Whatever still
+# runs at the deadline (a UDF that never returns, a Dask worker that does not close) does not keep
+# the process: it ends then.
 SHUTDOWN_GRACE_SECONDS = 3
 SHUTDOWN_DEADLINE_SECONDS = 7
 

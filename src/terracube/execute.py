@@ -125,8 +125,11 @@ def execute(process: Any, env: ProcessEnv, directory: Path, udps: UdpLookup | No
     return execution
 
 
-# Synchronous answers up to this size are read into memory and the file removed before they are sent.
-SYNC_IN_MEMORY_BYTES = 16 * 2**20
+# Synchronous answers up to this size are read into memory and the file removed before they are
+# sent. Small on purpose: an answer stays in memory until its client has read it, and slow readers
+# holding many would cost memory where files cost disk; beyond a few MB the streaming's cost is
+# lost in the transfer.
+SYNC_IN_MEMORY_BYTES = 2 * 2**20
 
 
 @dataclass

@@ -85,8 +85,12 @@ def test_the_scenes_parse_is_kept_for_the_same_items_only(scenes):
     alive = weakref.ref(copies[0])
     again = parsed_items(copies, options, driver)
     assert again is not first and [p.id for p in again] == [p.id for p in first]
-    del copies
+    kept = weakref.ref(again[0])
+    del copies, again
     gc.collect()
     assert alive() is None
+    parsed_items(scenes[1:], options, driver)  # storing another parse drops the one whose items are gone
+    gc.collect()
+    assert kept() is None
     harmonized = ReadOptions(gdal=options.gdal, harmonize_assets=frozenset({"B04"}))
     assert parsed_items(scenes, harmonized, _driver(harmonized)) is not first  # another parser's settings

@@ -94,7 +94,7 @@ def load_items(
     driver = _driver(options)
     newest_first = sorted(items, key=lambda item: _timestamp(item), reverse=True)
     # Every tile of a map layer, and every request of a tutorial, loads the same few scenes: their
-    # parse is kept (``parsed_items``; a fifth of a small load's time).
+    # parse is kept (``parsed_items``).
     parsed = parsed_items(newest_first, options, driver)
     # Assets on the request's own grid are read directly (the fast, common case); others through odc-stac.
     cube = load_aligned(newest_first, bands, geobox, chunk_size, driver, parsed=parsed)
@@ -122,16 +122,19 @@ def _timestamp(item: pystac.Item) -> pd.Timestamp:
 
 
 class _ParsedItems:
-    """odc-stac's parse of the scenes a map tile loads, kept for the next tiles of the layer.
+    """odc-stac's parse of the scenes a load reads, kept for the next load of the same scenes.
 
-    A layer's tiles load the same few scenes again and again (a catalog keeps its items in memory,
-    so they are the same objects), and parsing them was about a tenth of a tile's time. A parse
+    A layer's tiles, and a tutorial's requests, load the same few scenes again and again (a catalog
+    keeps its items in memory, so they are the same objects), and parsing them was about a tenth of
+    a tile's time and a fifth of a small load's. A parse
     depends on the items in their order (odc-stac gathers the collection's metadata over them) and
     on the parser's settings, so that is the key: the items' identities and the read options'
     nodata and baseline settings. An entry refers to its items weakly and counts only while they
     live, so an id reused by a later object never meets an old parse, and the items of a STAC API's
-    search (new objects every time) are not kept alive by it; the least recently used entries go
-    beyond ``size``.
+    search (new objects every time) are not kept alive by it. Nor are their parses: an entry whose
+    items are gone is dropped with the next one stored (a busy server's STAC API searches, of
+    thousands of scenes each, would otherwise hold ``size`` parses nobody can use); beyond ``size``
+    the least recently used entries go.
     """
 
     def __init__(self, size: int = 512):
@@ -148,6 +151,9 @@ class _ParsedItems:
                 return entry[1]
         parsed = list(odc.stac.parse_items(items, md_plugin=driver.md_parser))
         with self._lock:
+            # The items of one search live and die together: the first one's ref tells.
+            for stale in [k for k, (refs, _) in self._entries.items() if refs and refs[0]() is None]:
+                del self._entries[stale]
             self._entries[key] = (tuple(weakref.ref(item) for item in items), parsed)
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:

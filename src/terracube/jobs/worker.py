@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import shutil
 import tempfile
 import threading
@@ -30,6 +29,8 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from dask.system import CPU_COUNT
 
 from terracube.data.catalog import Catalog
 from terracube.errors import OpenEOError
@@ -173,7 +174,7 @@ def on_server_threads(settings: Settings) -> bool:
 def _threads(settings: Settings) -> int:
     """As many threads as the LocalCluster has. Never dask's default: outside the main thread that
     is the cores plus four, and six threads on two cores took 0.9 GiB more for the regional job."""
-    return settings.dask_workers * (settings.dask_threads_per_worker or os.cpu_count() or 1)
+    return settings.dask_workers * (settings.dask_threads_per_worker or CPU_COUNT)
 
 
 def run_job(task: JobTask) -> JobOutcome:
